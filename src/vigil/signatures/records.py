@@ -1,0 +1,111 @@
+"""What format parsers produce: plain, picklable facts about signatures.
+
+Parsers only turn lines into records (or raise SignatureError naming file and line); matchers are built
+from records by `signatures.compile`. Format-specific record types live beside their parser
+(`formats/ndb.py` BodySig, `formats/ldb.py` LogicalSig, `formats/ftm.py` MagicRule, `formats/cdb.py`
+ContainerSig); the ones shared by several formats live here.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vigil.errors import SignatureError
+from vigil.types import HashAlgo, Origin
+
+#: ClamAV 1.4.6's functionality level; signatures outside their MinFL..MaxFL range are skipped silently.
+ENGINE_FLEVEL = 216
+
+
+@dataclass(frozen=True, slots=True)
+class SigMeta:
+    """Identity of one signature: the name as written, the name as reported, and where it came from."""
+
+    name: str
+    reported: str
+    origin: Origin
+
+
+class HashScope(enum.Enum):
+    FILE = "file"  # .hdb/.hsb: the whole layer
+    PE_SECTION = "pe-section"  # .mdb/.msb: one PE section's raw bytes
+    PE_IMPORT = "pe-import"  # .imp: the import table hash
+
+
+@dataclass(frozen=True, slots=True)
+class HashSig:
+    meta: SigMeta
+    algo: HashAlgo
+    digest: bytes
+    size: int | None  # None: any size (`*`, needs MinFL >= 73)
+    scope: HashScope = HashScope.FILE
+
+
+@dataclass(frozen=True, slots=True)
+class AllowHash:
+    """An `.fp`/`.sfp` entry: the listed layer and everything beneath it is not reported."""
+
+    algo: HashAlgo
+    digest: bytes
+    size: int | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class YaraSource:
+    """A YARA rule file; compiled as a whole by yara-x (a rule file is not line-oriented)."""
+
+    path: str
+    text: str
+    official: bool = False
+
+
+IgnoreCheck = Callable[[str, str], bool]
+
+
+def _never_ignored(name: str, line: str) -> bool:
+    return False
+
+
+@dataclass(slots=True)
+class ParseContext:
+    """Per-file state handed to a format parser.
+
+    `meta()` is the one place that decides a signature's reported name and whether an `.ign`/`.ign2`
+    entry drops it, so every parser applies ClamAV's naming rules the same way.
+    """
+
+    file: str
+    official: bool = False
+    detect_pua: bool = False
+    flevel: int = ENGINE_FLEVEL
+    is_ignored: IgnoreCheck = field(default=_never_ignored)
+
+    def error(self, line: int, message: str) -> SignatureError:
+        return SignatureError(self.file, line, message)
+
+    def flevel_ok(self, min_fl: int | None, max_fl: int | None) -> bool:
+        if min_fl is not None and self.flevel < min_fl:
+            return False
+        return not (max_fl is not None and self.flevel > max_fl)
+
+    def meta(self, name: str, line: int, text: str) -> SigMeta | None:
+        """SigMeta for a parsed signature, or None when an ignore list drops it."""
+        if self.is_ignored(name, text):
+            return None
+        return SigMeta(name=name, reported=reported_name(name, self.official), origin=Origin(self.file, line))
+
+
+def reported_name(name: str, official: bool) -> str:
+    """ClamAV strips a trailing ` (Clam)` and appends `.UNOFFICIAL` to anything not from a signed CVD/CLD."""
+    if name.endswith(" (Clam)"):
+        name = name[: -len(" (Clam)")]
+    return name if official else name + ".UNOFFICIAL"
+
+
+def line_md5(text: str) -> str:
+    """MD5 of a database line as `.ign2` `NAME:MD5` entries pin it."""
+    return hashlib.md5(text.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
