@@ -245,3 +245,17 @@ class ScanReport:
     def name(self) -> str | None:
         """The reported name (first detection), as clamscan prints it."""
         return self.detections[0].name if self.detections else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    """What to scan: a filesystem path, an open file descriptor, or bytes already in memory.
+
+    `display` is the name used in output (clamscan prints the path as given, `stream` for INSTREAM,
+    `fd[N]` for FILDES, `stdin` for `-`).
+    """
+
+    display: str
+    path: str | None = None
+    fd: int | None = None
+    data: bytes | None = None
