@@ -68,6 +68,7 @@ class ScanContext:
     scanned_bytes: int = 0
     limits_hit: list[str] = field(default_factory=list)
     issues: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
 
     @property
     def deadline(self) -> float | None:
@@ -113,3 +114,9 @@ class ScanContext:
 
     def note_issue(self, message: str) -> None:
         self.issues.append(message)
+
+    def note_alert(self, name: str) -> None:
+        """A heuristic finding such as `Heuristics.Zip.OverlappingFiles` or `Heuristics.Encrypted.Zip`;
+        the engine decides from the settings whether it is reported."""
+        if name not in self.alerts:
+            self.alerts.append(name)

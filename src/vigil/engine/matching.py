@@ -1,0 +1,176 @@
+"""All signature matching for one layer: hashes, body and logical signatures, YARA.
+
+The result is a list of Match objects with a `rank`, so the verdict fold can pick the name clamscan would
+report: within a layer a body match beats a hash match, which beats a logical match; between body matches
+the earliest offset wins; between hash matches the later database line wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from vigil.engine import filetype, normalise
+from vigil.engine.hashing import Digests
+from vigil.exeinfo import ExecInfo, exec_info, pe_import_hash, pe_section_hashes
+from vigil.layer import Layer
+from vigil.signatures.database import SignatureDB
+from vigil.signatures.formats.ldb import ContentSub, LogicalSig
+from vigil.signatures.match import logical
+from vigil.signatures.match.hashes import HashIndex
+from vigil.signatures.records import SigMeta
+from vigil.types import Evidence, FileType, HashAlgo, Match
+
+# Rank classes, smallest wins (clamscan 1.4.6, observed on one file).
+RANK_BODY, RANK_HASH, RANK_LOGICAL, RANK_YARA = 0, 1, 2, 3
+_SAMPLE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A buffer to match body signatures against, and the target types allowed on it."""
+
+    name: str
+    data: bytes | memoryview
+    targets: frozenset[int]
+
+
+def views_of(layer: Layer, normalize: bool) -> list[View]:
+    """The raw bytes and/or normalised text that clamscan matches for this file type."""
+    ftype = layer.file_type
+    own = filetype.target_type_of(ftype)
+    if filetype.is_html(ftype) and normalize:
+        return [View("html", normalise.normalise_html(bytes(layer.data)), frozenset({0, 3}))]
+    if filetype.is_text(ftype) and normalize:
+        raw_targets = frozenset({0} | ({own} if own not in (0, 7) else set()))
+        return [
+            View("raw", layer.data, raw_targets),
+            View("normalised", normalise.normalise_text(bytes(layer.data)), frozenset({0, 7})),
+        ]
+    return [View("raw", layer.data, frozenset({0, own}))]
+
+
+@dataclass(slots=True)
+class LayerMatcher:
+    """Matches one layer; `exe` is parsed on first need and shared by every signature kind."""
+
+    db: SignatureDB
+    layer: Layer
+    digests: Digests
+    normalize: bool = True
+    _exe: ExecInfo | None = None
+    _exe_done: bool = False
+    matches: list[Match] = field(default_factory=list)
+
+    @property
+    def exe(self) -> ExecInfo | None:
+        if not self._exe_done:
+            self._exe_done = True
+            if self.layer.file_type in _EXEC_TYPES:
+                self._exe = exec_info(bytes(self.layer.data), self.layer.file_type)
+        return self._exe
+
+    def run(self) -> list[Match]:
+        for view_index, view in enumerate(views_of(self.layer, self.normalize)):
+            self._match_view(view_index, view)
+        self._match_hashes()
+        self._match_yara()
+        return self.matches
+
+    # -- hashes ---------------------------------------------------------------------------------
+    def _match_hashes(self) -> None:
+        index = self.db.hashes.file
+        for algo in index.algos:
+            for order, meta in enumerate(index.lookup(algo, self.digests.get(algo), self.digests.size)):
+                self._add(meta, "hash", (RANK_HASH, order), ())
+        if self.layer.file_type is FileType.MSEXE and (self.db.hashes.section or self.db.hashes.imports):
+            self._match_pe_hashes()
+
+    def _match_pe_hashes(self) -> None:
+        data = bytes(self.layer.data)
+        for raw_size, section in pe_section_hashes(data):
+            self._lookup_digests(self.db.hashes.section, section, raw_size, "section-hash")
+        imphash = pe_import_hash(data)
+        if imphash is not None and self.db.hashes.imports:
+            digest_hex, size = imphash
+            for meta in self.db.hashes.imports.lookup(HashAlgo.MD5, bytes.fromhex(digest_hex), size):
+                self._add(meta, "import-hash", (RANK_HASH, 0), ())
+
+    def _lookup_digests(self, index: HashIndex, data: bytes, size: int, kind: str) -> None:
+        digest_of: dict[HashAlgo, Callable[[], bytes]] = {
+            HashAlgo.MD5: lambda: hashlib.md5(data, usedforsecurity=False).digest(),
+            HashAlgo.SHA1: lambda: hashlib.sha1(data, usedforsecurity=False).digest(),
+            HashAlgo.SHA256: lambda: hashlib.sha256(data).digest(),
+        }
+        for algo in index.algos:
+            for meta in index.lookup(algo, digest_of[algo](), size):
+                self._add(meta, kind, (RANK_HASH, 0), ())
+
+    # -- body and logical -----------------------------------------------------------------------
+    def _match_view(self, view_index: int, view: View) -> None:
+        content = self.db.content
+        candidates = content.candidates(view.targets, view.data)
+        logical_ids: set[int] = set()
+        for entry_id in dict.fromkeys(candidates):
+            entry = content.entries[entry_id]
+            if entry.sub >= 0:
+                logical_ids.add(entry.sig)
+                continue
+            hit = content.first(entry_id, view.data, self.exe)
+            if hit is not None:
+                body = self.db.bodies[entry.sig]
+                evidence = self._evidence(view, hit)
+                self._add(body.meta, "body", (RANK_BODY, view_index, hit[0], entry.sig), evidence)
+        for sig_index in sorted(logical_ids):
+            self._match_logical(view_index, view, sig_index)
+
+    def _match_logical(self, view_index: int, view: View, sig_index: int) -> None:
+        sig: LogicalSig = self.db.logicals[sig_index]
+        facts = logical.LayerFacts(
+            file_type=self.layer.file_type, size=len(view.data), ancestry=self.layer.ancestry, exe=self.exe
+        )
+        if not logical.tdb_allows(sig.tdb, facts):
+            return
+        hits = list(self._content_hits(sig, sig_index, view))
+        found = logical.evaluate(sig, hits, bytes(view.data), facts)
+        if found is not None:
+            evidence = tuple(self._evidence(view, hit)[0] for hit in found[:8])
+            self._add(sig.meta, "logical", (RANK_LOGICAL, view_index, sig_index), evidence)
+
+    def _content_hits(self, sig: LogicalSig, sig_index: int, view: View) -> Iterator[list[tuple[int, int]]]:
+        entry_ids = self.db.content.logical_entry_ids(sig_index)
+        for sub_index, sub in enumerate(sig.subsigs):
+            if isinstance(sub, ContentSub):
+                yield self.db.content.all(entry_ids[sub_index], view.data, self.exe)
+            else:
+                yield []
+
+    # -- yara -----------------------------------------------------------------------------------
+    def _match_yara(self) -> None:
+        if self.db.yara is None:
+            return
+        for order, hit in enumerate(self.db.yara.match(bytes(self.layer.data))):
+            meta = SigMeta(hit.rule, hit.reported, hit.origin)
+            self._add(meta, "yara", (RANK_YARA, order), hit.evidence)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _evidence(self, view: View, hit: tuple[int, int]) -> tuple[Evidence, ...]:
+        start, end = hit
+        sample = bytes(view.data[start : min(end, start + _SAMPLE)])
+        return (Evidence(offset=start, length=end - start, sample=sample, view=view.name),)
+
+    def _add(self, meta: SigMeta, kind: str, rank: tuple[int, ...], evidence: tuple[Evidence, ...]) -> None:
+        self.matches.append(
+            Match(
+                name=meta.reported,
+                kind=kind,
+                origin=meta.origin,
+                layer_path=self.layer.path,
+                evidence=evidence,
+                rank=rank,
+            )
+        )
+
+
+_EXEC_TYPES = frozenset({FileType.MSEXE, FileType.ELF, FileType.MACHO, FileType.MACHO_UNIBIN})

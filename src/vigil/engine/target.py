@@ -1,0 +1,69 @@
+"""Turn a ScanTarget into bytes to scan: small files are read, large ones mapped read-only."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from vigil.errors import ScanError
+from vigil.types import ScanTarget
+
+_MAP_THRESHOLD = 1 << 20
+
+
+@contextmanager
+def target_bytes(target: ScanTarget) -> Iterator[bytes | memoryview]:
+    """Yield the target's content; raises ScanError with clamscan-like wording when it cannot be read."""
+    if target.data is not None:
+        yield target.data
+        return
+    if target.fd is not None:
+        with _fd_bytes(target.fd) as data:
+            yield data
+        return
+    if target.path is None:
+        raise ScanError("nothing to scan")
+    try:
+        fd = os.open(target.path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0) | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise ScanError("No such file or directory") from exc
+    except PermissionError as exc:
+        raise ScanError("Access denied") from exc
+    except OSError as exc:
+        raise ScanError(exc.strerror or str(exc)) from exc
+    try:
+        with _fd_bytes(fd) as data:
+            yield data
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _fd_bytes(fd: int) -> Iterator[bytes | memoryview]:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ScanError("Not a regular file")
+    if info.st_size < _MAP_THRESHOLD:
+        yield _read_all(fd)
+        return
+    mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    view = memoryview(mapped)
+    try:
+        yield view
+    finally:
+        view.release()
+        mapped.close()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)

@@ -1,0 +1,187 @@
+"""Body and logical-subsignature matching: hyperscan finds candidates, exact regexes confirm them.
+
+Every `.ndb` pattern and every content subsignature of an `.ldb` becomes one entry. Entries are grouped
+by the target type their signature asks for; each group is one hyperscan block-mode database built from
+the patterns' *prefilter* expressions (a superset of the real syntax, without lookarounds). Hyperscan
+reports each candidate once per buffer (SINGLEMATCH); only candidates are verified with the exact Python
+regex and the offset window, so the expensive check runs on the rare hits, not on every byte.
+
+Compiled databases are kept as serialised bytes so the whole matcher pickles and maps cheaply into
+worker processes; each process deserialises a group on first use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import hyperscan
+
+from vigil.exeinfo import ExecInfo
+from vigil.signatures.hexpattern import HexPattern
+from vigil.signatures.offsets import Offset
+
+_HS_FLAGS = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER
+
+
+@dataclass(frozen=True, slots=True)
+class ContentEntry:
+    """One pattern to look for: `sig` indexes the owner list (bodies or logicals), `sub` the subsignature."""
+
+    pattern: HexPattern
+    offset: Offset
+    target: int
+    sig: int
+    sub: int  # -1 for a body signature
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    entry_ids: tuple[int, ...]  # hyperscan id i -> entry_ids[i]
+    blob: bytes | None  # serialised hyperscan database, None when nothing compiled
+    always: tuple[int, ...]  # entries hyperscan could not take: verified on every buffer
+
+
+class ContentMatcher:
+    """Candidates per target-type group, then exact verification of positions."""
+
+    def __init__(self, entries: Sequence[ContentEntry]) -> None:
+        self.entries = tuple(entries)
+        self.groups = _build_groups(self.entries)
+        self._runtime: dict[int, Any] = {}
+        self._regex: dict[int, re.Pattern[bytes]] = {}
+        self._by_logical = _index_logical(self.entries)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"entries": self.entries, "groups": self.groups}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.entries = state["entries"]
+        self.groups = state["groups"]
+        self._runtime = {}
+        self._regex = {}
+        self._by_logical = _index_logical(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def candidates(self, targets: Iterable[int], buf: bytes | memoryview) -> list[int]:
+        """Entry ids whose prefilter occurs in `buf`, for the groups of the given target types."""
+        found: list[int] = []
+        for target in targets:
+            group = self.groups.get(target)
+            if group is None:
+                continue
+            found.extend(group.always)
+            if group.blob is not None and len(buf):
+                found.extend(self._scan_group(target, group, buf))
+        return found
+
+    def logical_entry_ids(self, sig: int) -> dict[int, int]:
+        """Subsignature index -> entry id for one logical signature's content subsignatures."""
+        return self._by_logical.get(sig, {})
+
+    def first(self, entry_id: int, buf: bytes | memoryview, exe: ExecInfo | None) -> tuple[int, int] | None:
+        """Earliest (start, end) of a verified match inside the entry's offset window."""
+        window = self.entries[entry_id].offset.window(len(buf), exe)
+        if window is None:
+            return None
+        lo, hi = window
+        match = self._compiled(entry_id).search(buf, lo)  # type: ignore[call-overload]
+        if match is None or match.start() > hi:
+            return None
+        return match.start(), match.end()
+
+    def all(self, entry_id: int, buf: bytes | memoryview, exe: ExecInfo | None) -> list[tuple[int, int]]:
+        """Every start position (overlapping matches count, as ClamAV's logical counts do)."""
+        window = self.entries[entry_id].offset.window(len(buf), exe)
+        if window is None:
+            return []
+        lo, hi = window
+        rx = self._compiled(entry_id)
+        hits: list[tuple[int, int]] = []
+        pos = lo
+        while pos <= hi:
+            match = rx.search(buf, pos)  # type: ignore[call-overload]
+            if match is None or match.start() > hi:
+                break
+            hits.append((match.start(), match.end()))
+            pos = match.start() + 1
+        return hits
+
+    def _compiled(self, entry_id: int) -> re.Pattern[bytes]:
+        rx = self._regex.get(entry_id)
+        if rx is None:
+            rx = re.compile(self.entries[entry_id].pattern.regex, re.DOTALL)
+            self._regex[entry_id] = rx
+        return rx
+
+    def _scan_group(self, target: int, group: _Group, buf: bytes | memoryview) -> list[int]:
+        runtime = self._runtime.get(target)
+        if runtime is None:
+            assert group.blob is not None
+            runtime = hyperscan.loadb(group.blob, hyperscan.HS_MODE_BLOCK)
+            runtime.scratch = hyperscan.Scratch(runtime)
+            self._runtime[target] = runtime
+        hits: list[int] = []
+        ids = group.entry_ids
+
+        def on_match(hs_id: int, start: int, end: int, flags: int, context: object) -> None:
+            hits.append(ids[hs_id])
+
+        runtime.scan(buf, match_event_handler=on_match)
+        return hits
+
+
+def _index_logical(entries: Sequence[ContentEntry]) -> dict[int, dict[int, int]]:
+    index: dict[int, dict[int, int]] = {}
+    for entry_id, entry in enumerate(entries):
+        if entry.sub >= 0:
+            index.setdefault(entry.sig, {})[entry.sub] = entry_id
+    return index
+
+
+def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, _Group]:
+    by_target: dict[int, list[int]] = {}
+    for entry_id, entry in enumerate(entries):
+        by_target.setdefault(entry.target, []).append(entry_id)
+    return {target: _compile_group(entries, ids) for target, ids in by_target.items()}
+
+
+def _compile_group(entries: Sequence[ContentEntry], ids: list[int]) -> _Group:
+    usable = [i for i in ids if entries[i].pattern.prefilter]
+    rejected = [i for i in ids if not entries[i].pattern.prefilter]
+    try:
+        blob = _compile(entries, usable) if usable else None
+    except hyperscan.error:
+        usable, bad = _compilable(entries, usable)
+        rejected += bad
+        blob = _compile(entries, usable) if usable else None
+    return _Group(tuple(usable), blob, tuple(rejected))
+
+
+def _compile(entries: Sequence[ContentEntry], ids: Sequence[int]) -> bytes:
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=[entries[i].pattern.prefilter for i in ids],
+        ids=list(range(len(ids))),
+        flags=[_HS_FLAGS] * len(ids),
+    )
+    blob: bytes = hyperscan.dumpb(db)
+    return blob
+
+
+def _compilable(entries: Sequence[ContentEntry], ids: list[int]) -> tuple[list[int], list[int]]:
+    """Split ids into those hyperscan compiles and those it rejects, by bisection."""
+    try:
+        _compile(entries, ids)
+    except hyperscan.error:
+        if len(ids) == 1:
+            return [], list(ids)
+        half = len(ids) // 2
+        left_ok, left_bad = _compilable(entries, ids[:half])
+        right_ok, right_bad = _compilable(entries, ids[half:])
+        return left_ok + right_ok, left_bad + right_bad
+    return list(ids), []
