@@ -1,0 +1,1 @@
+"""Unpackers: container formats turned into children for the engine to scan (see `base.Unpacker`)."""

@@ -1,0 +1,20 @@
+"""The unpacker registry: an explicit tuple, looked up by file type.
+
+Order matters only when two unpackers claim one type: the first enabled one wins. Each unpacker's
+`name` is its off switch (`ScanSettings.disabled_unpackers`).
+"""
+
+from __future__ import annotations
+
+from vigil.types import FileType
+from vigil.unpack.base import Unpacker
+from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
+from vigil.unpack.tar import TarUnpacker
+from vigil.unpack.zip import ZipUnpacker
+
+BUILTIN: tuple[Unpacker, ...] = (ZipUnpacker(), GzipUnpacker(), Bzip2Unpacker(), XzUnpacker(), TarUnpacker())
+
+
+def unpacker_for(ftype: FileType, disabled: frozenset[str] = frozenset()) -> Unpacker | None:
+    """The first built-in unpacker that handles `ftype` and is not switched off; None if there is none."""
+    return next((u for u in BUILTIN if ftype in u.types and u.name not in disabled), None)
