@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ def _gzip_name(data: ByteView, fallback: str) -> str:
 
 
 def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> str:
-    base = name.rsplit(">", 1)[-1]
+    base = re.split(r"[>/\\]", name)[-1]
     for suffix in suffixes:
         if base.lower().endswith(suffix) and len(base) > len(suffix):
             return base[: -len(suffix)]
