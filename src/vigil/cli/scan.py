@@ -1,0 +1,222 @@
+"""`vigil scan`: load the database once, walk, schedule, render in input order, act, summarise.
+
+Exit codes follow clamscan: 1 if anything was found (even with errors), else 2 on any error, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import vigil
+from vigil.actions.move import ActionError, ActionResult, copy_file, move_file, remove_file, resolve_dir
+from vigil.cli.output import LOG_HEADER, Output
+from vigil.cli.progress import progress_display
+from vigil.cli.settings import scan_settings, walk_policy
+from vigil.errors import DatabaseError, SignatureError
+from vigil.render import explain, text
+from vigil.render import json as jsonr
+from vigil.scheduler import EngineFactory, make_backend
+from vigil.scheduler import interleave as interleave_reports
+from vigil.sources import FileItem, Notice, Problem, Walker, WalkItem, WalkStats, read_file_list
+from vigil.types import ScanReport, ScanTarget, Verdict
+
+FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdline are ignored)"
+
+
+@dataclass
+class Action:
+    """The --move/--copy/--remove choice, resolved before the scan as clamscan's action_setup does."""
+
+    kind: str  # move | copy | remove
+    directory: str = ""
+
+    def apply(self, path: str) -> tuple[ActionResult, str]:
+        if self.kind == "remove":
+            return remove_file(path), "Removed."
+        if self.kind == "move":
+            result = move_file(path, self.directory)
+            return result, f"moved to '{result.destination}'"
+        result = copy_file(path, self.directory)
+        return result, f"copied to '{result.destination}'"
+
+
+def _action(args: argparse.Namespace) -> Action | None:
+    if args.move:
+        return Action("move", resolve_dir(args.move))
+    if args.copy:
+        return Action("copy", resolve_dir(args.copy))
+    return Action("remove") if args.remove else None
+
+
+@dataclass
+class ScanRun:
+    args: argparse.Namespace
+    out: Output
+    action: Action | None
+    counts: text.SummaryCounts = field(default_factory=text.SummaryCounts)
+    stats: WalkStats = field(default_factory=WalkStats)
+
+    # --- per item -------------------------------------------------------------------------------
+    def on_item(self, item: WalkItem, report: ScanReport | None) -> None:
+        if isinstance(item, Notice):
+            self._notice(item)
+        elif isinstance(item, Problem):
+            self._problem(item)
+        elif report is not None:
+            self._report(item, report)
+
+    def _notice(self, item: Notice) -> None:
+        if self.args.json:
+            self.out.plain(jsonr.dumps(jsonr.notice_object(item.path, item.status)))
+        else:
+            self.out.status(text.notice_line(item.path, item.status))
+
+    def _problem(self, item: Problem) -> None:
+        if item.perror is not None:
+            self.out.perror(text.escape_path(item.perror))
+        self.out.warning(text.escape_path(item.message))
+        if self.args.json and item.path is not None:
+            reason = item.message.rpartition(": ")[2]
+            self.out.plain(jsonr.dumps(jsonr.missing_object(item.path, reason)))
+
+    def _report(self, item: FileItem, report: ScanReport) -> None:
+        self.counts.files += 1
+        self.counts.scanned_blocks += text.scanned_blocks(report)
+        if report.verdict is Verdict.INFECTED:
+            self.counts.infected += 1
+        elif report.verdict is Verdict.ERROR:
+            self.counts.errors += 1
+        if self.args.verbose and not self.args.json:
+            self.out.plain(f"Scanning {text.escape_path(report.target)}")
+        if self.args.json:
+            self.out.plain(jsonr.dumps(jsonr.report_object(report, allmatch=self.args.allmatch)))
+        else:
+            self._text_report(report)
+        if report.infected and self.action is not None and item.target.path is not None:
+            self._act(item.target.path)
+
+    def _text_report(self, report: ScanReport) -> None:
+        lines = text.result_lines(report, allmatch=self.args.allmatch)
+        emit = {Verdict.INFECTED: self.out.found, Verdict.CLEAN: self.out.ok, Verdict.ERROR: self.out.status}
+        for line in lines:
+            emit[report.verdict](line)
+        if self.args.explain and report.infected:
+            for line in explain.explain_lines(report, allmatch=self.args.allmatch):
+                self.out.info(line)
+
+    def _act(self, path: str) -> None:
+        assert self.action is not None
+        try:
+            result, outcome = self.action.apply(path)
+        except ActionError as exc:
+            self.counts.errors += 1
+            self.out.error(text.escape_path(str(exc)))
+            return
+        line = text.action_line(path, result.real_path, outcome)
+        if self.args.json:
+            self.out.plain(jsonr.dumps({"schema": jsonr.SCHEMA_VERSION, "type": "action", "path": path,
+                                        "action": self.action.kind, "destination": result.destination}))
+        else:
+            self.out.info(line)
+
+    # --- whole run ------------------------------------------------------------------------------
+    def scan(self, db: Any, paths: list[str], factory: EngineFactory | None) -> None:
+        walker = Walker(walk_policy(self.args), self.stats)
+        backend = make_backend(db, scan_settings(self.args), self.args.jobs or 1,
+                               *(() if factory is None else (factory,)))
+        try:
+            with progress_display(enabled=_progress_wanted(self.args)) as tick:
+                for item, report in interleave_reports(walker.walk(paths), _target_of, backend):
+                    self.on_item(item, report)
+                    tick()
+        finally:
+            backend.close()
+
+    def finish(self) -> int:
+        self.counts.end = time.time()
+        self.counts.dirs = self.stats.dirs
+        self.counts.read_blocks = self.stats.read_blocks
+        self.counts.errors += self.stats.errors
+        if self.args.json:
+            self.out.plain(jsonr.dumps(jsonr.summary_object(self._summary_fields())))
+        elif not self.args.no_summary:
+            for line in text.summary_lines(self.counts):
+                self.out.info(line)
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        if self.counts.infected:
+            return 1
+        return 2 if self.counts.errors or self.stats.failed_args else 0
+
+    def _summary_fields(self) -> dict[str, Any]:
+        counts = self.counts
+        return {
+            "known_viruses": counts.known_viruses, "engine_version": counts.engine_version,
+            "scanned_directories": counts.dirs, "scanned_files": counts.files,
+            "infected_files": counts.infected, "total_errors": counts.errors + self.stats.failed_args,
+            "data_scanned_bytes": counts.scanned_blocks * text.BLOCK,
+            "data_read_bytes": counts.read_blocks * text.BLOCK,
+            "start": counts.start, "end": counts.end, "exit_code": self.exit_code(),
+        }
+
+
+def _target_of(item: WalkItem) -> ScanTarget | None:
+    return item.target if isinstance(item, FileItem) else None
+
+
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not args.json
+
+
+def _paths(args: argparse.Namespace, out: Output) -> list[str]:
+    if args.file_list:
+        if args.paths:
+            out.warning(FILE_LIST_WARNING)
+        return read_file_list(args.file_list)
+    return list(args.paths) or [os.getcwd()]
+
+
+def _load_db(args: argparse.Namespace) -> Any:
+    from vigil.signatures import load_database
+
+    return load_database(args.database or None, detect_pua=args.detect_pua)
+
+
+def _log_stream(args: argparse.Namespace, stack: ExitStack) -> Any:
+    if not args.log:
+        return None
+    log = open(args.log, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 - closed by stack
+    stack.enter_context(log)
+    log.write(LOG_HEADER)
+    return log
+
+
+def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> int:
+    """The whole `vigil scan`; `factory` lets tests swap the engine, production passes None."""
+    with ExitStack() as stack:
+        out = Output(infected_only=args.infected, suppress_ok=args.suppress_ok,
+                     warnings_to_stdout=args.stdout, log=_log_stream(args, stack))
+        try:
+            action = _action(args)
+        except ActionError as exc:
+            out.info(str(exc))
+            return 2
+        run = ScanRun(args, out, action)
+        run.counts.start = time.time()
+        run.counts.engine_version = vigil.__version__
+        try:
+            db = _load_db(args)
+        except (SignatureError, DatabaseError, OSError) as exc:
+            out.error(text.escape_path(str(exc)))
+            run.finish()
+            return 2
+        run.counts.known_viruses = int(db.signature_count)
+        run.scan(db, _paths(args, out), factory)
+        return run.finish()

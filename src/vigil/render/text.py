@@ -1,0 +1,126 @@
+"""clamscan-compatible text: result lines and the SCAN SUMMARY block, byte for byte.
+
+The one deliberate difference from clamscan is path escaping (docs/compat.md, "Output"): a file name
+holding a line break or a terminal control would otherwise let a hostile file fake a result line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vigil.types import ScanReport, Verdict
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+_TAB = "\t"
+_MB = 1024 * 1024
+BLOCK = 4096
+
+
+def _needs_escape(char: str) -> bool:
+    code = ord(char)
+    if char == _TAB:
+        return False
+    return code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F or 0xDC80 <= code <= 0xDC9F
+
+
+def _escape_char(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    if code >= 0xDC80:  # a raw byte smuggled through surrogateescape (C1 range)
+        code -= 0xDC00
+    return f"\\x{code:02x}"
+
+
+def escape_path(path: str) -> str:
+    """Make a name safe to print on one line; ordinary names come out unchanged."""
+    if not any(_needs_escape(char) for char in path):
+        return path
+    return "".join(_escape_char(char) if _needs_escape(char) else char for char in path)
+
+
+def notice_line(path: str, status: str) -> str:
+    return f"{escape_path(path)}: {status}"
+
+
+def result_lines(report: ScanReport, *, allmatch: bool) -> list[str]:
+    """The lines clamscan prints for one scanned file (OK, one or more FOUND, or ERROR)."""
+    path = escape_path(report.target)
+    if report.verdict is Verdict.INFECTED:
+        shown = report.detections if allmatch else report.detections[:1]
+        return [f"{path}: {escape_path(det.name)} FOUND" for det in shown]
+    if report.verdict is Verdict.ERROR:
+        reason = report.errors[0] if report.errors else "Can't scan"
+        return [f"{path}: {escape_path(reason)} ERROR"]
+    return [f"{path}: OK"]
+
+
+@dataclass(slots=True)
+class SummaryCounts:
+    known_viruses: int = 0
+    engine_version: str = ""
+    dirs: int = 0
+    files: int = 0
+    infected: int = 0
+    errors: int = 0
+    scanned_blocks: int = 0
+    read_blocks: int = 0
+    start: float = 0.0
+    end: float = 0.0
+
+
+def _date(stamp: float) -> str:
+    return time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(stamp))
+
+
+def _elapsed(seconds: float) -> str:
+    millis = max(0, round(seconds * 1000))
+    whole, frac = divmod(millis, 1000)
+    return f"{whole}.{frac:03d} sec ({whole // 60} m {whole % 60} s)"
+
+
+def summary_lines(counts: SummaryCounts) -> list[str]:
+    """clamscan's block; `Total errors` appears only when there were errors, as in clamscan."""
+    scanned_mb = counts.scanned_blocks * BLOCK / _MB
+    read_mb = counts.read_blocks * BLOCK / _MB
+    ratio = scanned_mb / read_mb if read_mb else 0.0
+    lines = [
+        "",
+        "----------- SCAN SUMMARY -----------",
+        f"Known viruses: {counts.known_viruses}",
+        f"Engine version: {counts.engine_version}",
+        f"Scanned directories: {counts.dirs}",
+        f"Scanned files: {counts.files}",
+        f"Infected files: {counts.infected}",
+    ]
+    if counts.errors:
+        lines.append(f"Total errors: {counts.errors}")
+    lines += [
+        f"Data scanned: {scanned_mb:.2f} MB",
+        f"Data read: {read_mb:.2f} MB (ratio {ratio:.2f}:1)",
+        f"Time: {_elapsed(counts.end - counts.start)}",
+        f"Start Date: {_date(counts.start)}",
+        f"End Date:   {_date(counts.end)}",
+    ]
+    return lines
+
+
+def scanned_blocks(report: ScanReport) -> int:
+    """clamscan's "Data scanned" counts every layer it looked at, in 4 KiB blocks."""
+    if report.layers:
+        return sum(layer.size for layer in report.layers) // BLOCK
+    return report.size // BLOCK
+
+
+def action_line(path: str, real_path: str, outcome: str) -> str:
+    """`p: moved to 'D'`; clamscan adds `(real path: 'R')` when the given path is not already real."""
+    shown = escape_path(path)
+    if real_path != path:
+        shown = f"{shown} (real path: '{escape_path(real_path)}')"
+    return f"{shown}: {outcome}"
+
+
+def join_lines(lines: Sequence[str]) -> str:
+    return "".join(line + "\n" for line in lines)

@@ -1,0 +1,171 @@
+"""Scan backends: inline (one process) and a process pool; both yield reports in submission order.
+
+Pool workers build their Engine once, in the pool initializer, and live for the whole run, so the
+database is never loaded per file. Small files travel in batches to amortise IPC; a bounded window of
+batches in flight keeps memory flat on huge trees while output stays in input order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Protocol, TypeVar
+
+from vigil.errors import VigilError
+from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
+
+BATCH_FILES = 16
+BATCH_BYTES = 1 << 20  # a file this large travels alone
+WINDOW_PER_WORKER = 4
+
+T = TypeVar("T")
+
+
+class Scanner(Protocol):
+    def scan(self, target: ScanTarget) -> ScanReport: ...
+
+
+EngineFactory = Callable[[object, ScanSettings], Scanner]
+
+
+def _default_factory(db: object, settings: ScanSettings) -> Scanner:
+    from vigil.engine import Engine
+
+    engine: Scanner = Engine(db, settings)  # type: ignore[arg-type]
+    return engine
+
+
+def error_report(target: ScanTarget, reason: str) -> ScanReport:
+    """A target the engine refused still gets a result line (`path: reason ERROR`), never a crash."""
+    return ScanReport(target=target.display, verdict=Verdict.ERROR, detections=(), size=0, sha256="",
+                      errors=(reason,))
+
+
+def scan_one(scanner: Scanner, target: ScanTarget) -> ScanReport:
+    """The one guard at the scheduler boundary: Vigil's own failures and I/O errors become reports."""
+    try:
+        return scanner.scan(target)
+    except VigilError as exc:
+        return error_report(target, str(exc) or type(exc).__name__)
+    except OSError as exc:
+        return error_report(target, exc.strerror or str(exc))
+
+
+class InlineBackend:
+    """Scans in the calling process; the reference for ordering and the `-j 1` path."""
+
+    def __init__(self, db: object, settings: ScanSettings, factory: EngineFactory = _default_factory) -> None:
+        self._scanner = factory(db, settings)
+
+    def run(self, targets: Iterable[ScanTarget]) -> Iterator[ScanReport]:
+        for target in targets:
+            yield scan_one(self._scanner, target)
+
+    def close(self) -> None:
+        """Nothing to release; present so both backends share one shape."""
+
+
+_WORKER_SCANNER: Scanner | None = None
+
+
+def _worker_init(db: object, settings: ScanSettings, factory: EngineFactory) -> None:
+    global _WORKER_SCANNER
+    _WORKER_SCANNER = factory(db, settings)
+
+
+def _worker_batch(targets: list[ScanTarget]) -> list[ScanReport]:
+    scanner = _WORKER_SCANNER
+    if scanner is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("worker used before its initializer ran")
+    return [scan_one(scanner, target) for target in targets]
+
+
+def _target_size(target: ScanTarget) -> int:
+    if target.data is not None:
+        return len(target.data)
+    if target.path is not None:
+        try:
+            return os.stat(target.path).st_size
+        except OSError:
+            return 0
+    return 0
+
+
+def batches(targets: Iterable[ScanTarget]) -> Iterator[list[ScanTarget]]:
+    """Group consecutive small targets; order is preserved across and inside batches."""
+    batch: list[ScanTarget] = []
+    weight = 0
+    for target in targets:
+        size = _target_size(target)
+        if batch and (len(batch) >= BATCH_FILES or weight + size > BATCH_BYTES):
+            yield batch
+            batch, weight = [], 0
+        batch.append(target)
+        weight += size
+    if batch:
+        yield batch
+
+
+class PoolBackend:
+    """A process pool whose workers each hold one Engine for the whole run."""
+
+    def __init__(self, db: object, settings: ScanSettings, jobs: int,
+                 factory: EngineFactory = _default_factory) -> None:
+        context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
+        self._jobs = jobs
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+                                         initargs=(db, settings, factory))
+
+    def run(self, targets: Iterable[ScanTarget]) -> Iterator[ScanReport]:
+        window: deque[Future[list[ScanReport]]] = deque()
+        limit = self._jobs * WINDOW_PER_WORKER
+        for batch in batches(targets):
+            window.append(self._pool.submit(_worker_batch, batch))
+            if len(window) >= limit:
+                yield from window.popleft().result()
+        while window:
+            yield from window.popleft().result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+Backend = InlineBackend | PoolBackend
+
+
+def interleave(items: Iterable[T], target_of: Callable[[T], ScanTarget | None],
+               backend: Backend) -> Iterator[tuple[T, ScanReport | None]]:
+    """Pair each item with its report (None for items that are not scanned), in the items' order.
+
+    Items that need no scan (notices) wait in a queue behind the file before them, so a parallel run
+    prints exactly what a sequential one would.
+    """
+    pending: deque[T] = deque()
+
+    def targets() -> Iterator[ScanTarget]:
+        for item in items:
+            pending.append(item)
+            target = target_of(item)
+            if target is not None:
+                yield target
+
+    for report in backend.run(targets()):
+        while pending:
+            item = pending.popleft()
+            if target_of(item) is not None:
+                yield item, report
+                break
+            yield item, None
+    while pending:
+        yield pending.popleft(), None
+
+
+def make_backend(db: object, settings: ScanSettings, jobs: int,
+                 factory: EngineFactory = _default_factory) -> Backend:
+    """`-j 1` scans inline; more jobs use the pool."""
+    if jobs <= 1:
+        return InlineBackend(db, settings, factory)
+    return PoolBackend(db, settings, jobs, factory)
