@@ -75,11 +75,13 @@ def _build(tmp_path: Path, name: str, text: str, official: bool = False) -> Yara
 
 
 def test_corpus_compiles_and_round_trips(corpus_matcher: YaraMatcher) -> None:
+    assert corpus_matcher.rule_count == 5282
     compile_s = _COMPILE_SECONDS[0]
     blob = corpus_matcher.serialize()
     print(f"signature-base: compile {compile_s:.2f}s, serialised {len(blob)} bytes")
     assert compile_s < 30
     restored = YaraMatcher.deserialize(blob)
+    assert restored.rule_count == corpus_matcher.rule_count
     hits = restored.match(CRAFTED[0][1].encode())
     assert [hit.rule for hit in hits] == [CRAFTED[0][0]]
     assert hits[0].origin.file.endswith("apt_eqgrp.yar") and hits[0].origin.line > 1
@@ -140,7 +142,7 @@ def test_hit_carries_origin_and_capped_evidence(tmp_path: Path) -> None:
         "// leading comment\n\n"
         'rule First { strings: $a = "zz" condition: $a }\n'
         "\n"
-        "rule Second\n{\n  strings:\n    $b = \"needle\"\n  condition:\n    #b > 2\n}\n"
+        'rule Second\n{\n  strings:\n    $b = "needle"\n  condition:\n    #b > 2\n}\n'
     )
     matcher = _build(tmp_path, "ev.yar", rules)
     data = b"needle-" * 100
@@ -156,8 +158,7 @@ def test_same_rule_name_in_two_files_and_private_rules(tmp_path: Path) -> None:
     one, two = tmp_path / "one.yar", tmp_path / "two.yar"
     one.write_text('rule Dup { strings: $a = "alpha" condition: $a }\n')
     two.write_text(
-        'private rule Helper { strings: $b = "beta" condition: $b }\n'
-        "rule Dup { condition: Helper }\n"
+        'private rule Helper { strings: $b = "beta" condition: $b }\nrule Dup { condition: Helper }\n'
     )
     matcher = YaraMatcher.build([read_yara_source(str(one)), read_yara_source(str(two))])
     hits = matcher.match(b"alpha beta")
@@ -209,7 +210,7 @@ def test_semantic_error_names_second_file(tmp_path: Path) -> None:
 
 def test_non_utf8_source_is_a_signature_error(tmp_path: Path) -> None:
     path = tmp_path / "latin.yar"
-    path.write_bytes(b'rule A { condition: true }\n// caf\xe9\n')
+    path.write_bytes(b"rule A { condition: true }\n// caf\xe9\n")
     with pytest.raises(SignatureError) as caught:
         read_yara_source(str(path))
     assert caught.value.line == 2

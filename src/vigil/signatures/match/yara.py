@@ -81,6 +81,11 @@ class YaraMatcher:
         rules = compiler.build()
         return cls(_serialize_rules(rules), origins, official)
 
+    @property
+    def rule_count(self) -> int:
+        """Rules declared across all sources (private and global ones included), for signature totals."""
+        return len(self._origins)
+
     def serialize(self) -> bytes:
         """yara-x's serialised rules behind a JSON header of rule origins and official flags.
 
