@@ -99,15 +99,15 @@ def _expand_small_gaps(text: str) -> str:
 
 
 def _parse_gap(inner: str) -> _Gap:
-    """`{n}`, `{-n}`, `{n-}`, `{n-m}`; `{}` and `{-}` load in clamscan and behave as `*`."""
+    """`{n}`, `{-n}`, `{n-}`, `{n-m}`. ClamAV stores "no maximum" as 0, so `{0}`, `{}`, `{-}` and `{-0}`
+    all behave as `*` (measured: `6865{0}6c6c6f` hits `he_____llo`)."""
     lo_text, dash, hi_text = inner.partition("-")
     for piece in (lo_text, hi_text):
         if piece and not piece.isdigit():
             raise PatternError(f"bad gap {{{inner}}}")
     lo = int(lo_text) if lo_text else 0
-    if not dash:
-        return _Gap(lo, lo) if lo_text else _Gap(0, None)
-    return _Gap(lo, int(hi_text) if hi_text else None)
+    hi = int(hi_text or 0) if dash else lo
+    return _Gap(lo, hi or None)
 
 
 def _split_parts(text: str) -> list[str | _Gap]:
@@ -265,6 +265,36 @@ def _longest_static_run(nodes: tuple[_Node, ...]) -> int:
     return best
 
 
+def _is_static(node: _Node) -> bool:
+    return isinstance(node, _Byte) and node.mask == 0xFF
+
+
+def _is_complex(node: _Node) -> bool:
+    """Multi-byte or generic alternatives and (B)/(L)/(W) classes; one-byte sets are simple."""
+    if isinstance(node, _Class):
+        return True
+    return isinstance(node, _Alt) and any(len(m) != 1 or not _is_static(m[0]) for m in node.members)
+
+
+def _check_prefix(core: tuple[_Node, ...]) -> None:
+    """clamscan anchors a wildcarded pattern on its first 3-byte (else longest) static run; the nodes
+    before it form a prefix, and it refuses a complex node in the prefix's second slot after a simple
+    first one (measured: `41(4243|4344)444546` and `41(B)4445` fail, `(4142|4243)(B)4445` loads)."""
+    if all(_is_static(n) for n in core[:3]):
+        return
+    best, anchor = 0, 0
+    for i in range(len(core)):
+        run = 0
+        while run < 3 and i + run < len(core) and _is_static(core[i + run]):
+            run += 1
+        if run > best:
+            best, anchor = run, i
+        if best >= 3:
+            break
+    if anchor >= 2 and _is_complex(core[1]) and not _is_complex(core[0]):
+        raise PatternError("unsupported special in the pattern's prefix")
+
+
 def _parse_part(text: str) -> _Part:
     core_text, hook_left, hook_right = _split_hooks(text)
     core = list(_parse_seq(core_text))
@@ -272,6 +302,7 @@ def _parse_part(text: str) -> _Part:
     right = core.pop() if core and isinstance(core[-1], _Class) else None
     if not core or _longest_static_run(tuple(core)) < 2:
         raise PatternError("pattern needs a run of 2 static bytes")
+    _check_prefix(tuple(core))
     assert left is None or isinstance(left, _Class)
     assert right is None or isinstance(right, _Class)
     return _Part(tuple(core), left, right, hook_left, hook_right)
