@@ -61,7 +61,8 @@ def quoted_zip(n: int, payload: bytes = b"hello world") -> bytes:
     offset = 0
     for name, size, crc, header_len in recs:
         central += struct.pack(
-            "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, size, size, len(name), 0, 0, 0, 0, 0, offset
+            "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, size, size, len(name), 0, 0, 0, 0, 0,
+            offset,
         ) + name
         offset += header_len
     eocd = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, n, n, len(central), len(tail), 0)

@@ -121,6 +121,8 @@ class TarUnpacker:
 
     def children(self, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
         data = layer.data
+        if len(data) < BLOCK:
+            raise MalformedInput(f"{layer.name}: {len(data)} bytes is too short for a tar header")
         pos = 0
         pending = _Pending()
         while pos + BLOCK <= len(data):
