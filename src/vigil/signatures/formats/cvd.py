@@ -17,12 +17,14 @@ DSIG is required.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import tarfile
 import zlib
 from dataclasses import dataclass
 from io import BufferedReader
+from typing import IO, cast
 
 from vigil.errors import DatabaseError
 from vigil.signatures.dsig import OFFICIAL_KEYS, SigningKeys, verify_header_dsig, verify_info_dsig
@@ -33,6 +35,7 @@ _COPYING = "COPYING"
 _INFO_SUFFIX = ".info"
 _DSIG_PREFIX = b"DSIG:"
 _TAR_NAME_MAX = 100
+_DRAIN_CHUNK = 1 << 16
 _HEADER_FIELDS = 9  # magic + 8 fields; STIME may be missing in very old containers
 
 
@@ -181,21 +184,42 @@ def _verify_header(fh: BufferedReader, header: CvdHeader, path: str, keys: Signi
 
 
 def _read_members(fh: BufferedReader, path: str, limits: ContainerLimits) -> list[tuple[str, bytes]]:
-    """Read every tar member into memory, in order, enforcing ClamAV's member rules and the caps."""
+    """Read every tar member into memory, in order, enforcing ClamAV's member rules and the caps.
+
+    A gzip payload is drained to its end after the tar so its CRC and length trailer are checked:
+    otherwise a container cut inside the trailer (or the tar's zero padding) would load silently.
+    """
     plain = fh.read(len(_COPYING)) == _COPYING.encode()
     fh.seek(HEADER_SIZE)
-    members: list[tuple[str, bytes]] = []
-    total = 0
     try:
-        with tarfile.open(fileobj=fh, mode="r|" if plain else "r|gz") as tar:
-            for member in tar:
-                _check_member(member, path)
-                total += member.size
-                _check_caps(len(members) + 1, total, path, limits)
-                members.append((member.name, _member_bytes(tar, member, path)))
+        if plain:
+            return _untar(fh, path, limits)
+        with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+            stream = cast(IO[bytes], gz)  # typeshed does not declare GzipFile an IO[bytes]
+            members = _untar(stream, path, limits)
+            _drain(stream, path, limits.max_total_bytes - sum(len(data) for _, data in members))
+            return members
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise DatabaseError(f"{path}: corrupt payload: {exc}") from exc
+
+
+def _untar(stream: IO[bytes], path: str, limits: ContainerLimits) -> list[tuple[str, bytes]]:
+    members: list[tuple[str, bytes]] = []
+    total = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            _check_member(member, path)
+            total += member.size
+            _check_caps(len(members) + 1, total, path, limits)
+            members.append((member.name, _member_bytes(tar, member, path)))
     return members
+
+
+def _drain(stream: IO[bytes], path: str, budget: int) -> None:
+    while chunk := stream.read(_DRAIN_CHUNK):
+        budget -= len(chunk)
+        if budget < 0:
+            raise DatabaseError(f"{path}: payload decompresses beyond the size cap")
 
 
 def _check_member(member: tarfile.TarInfo, path: str) -> None:
