@@ -119,6 +119,8 @@ def parse_offset(text: str, target: int) -> Offset:
         if (found := pattern.fullmatch(base)) is not None:
             groups = [_num(g) for g in found.groups()]
             value, extra = (groups[0], groups[1]) if len(groups) == 2 else (groups[0], 0)
+            if kind == "last_sec":
+                value, extra = 0, value
             return _checked(Offset(kind, value, shift, extra), target, needs_exec, text)
     raise OffsetError(f"bad offset {text!r}")
 
