@@ -10,6 +10,7 @@ wrong CRC is still scanned. Names are labels only; nothing is ever written to di
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import itertools
 import lzma
@@ -108,9 +109,20 @@ def _local_record(
 
 def _next_signature(data: ByteView, start: int) -> int:
     """Where a streamed member ends when nothing records its size: at the next zip structure."""
-    view = bytes(data[start:])
-    hits = [pos for sig in _NEXT_SIGS if (pos := view.find(sig)) >= 0]
-    return start + (min(hits) if hits else len(view))
+    view = memoryview(data).cast("B")
+    hits = [pos for sig in _NEXT_SIGS if (pos := _find(view, sig, start)) >= 0]
+    return min(hits) if hits else len(view)
+
+
+def _find(view: memoryview, needle: bytes, start: int) -> int:
+    """bytes.find over a buffer without copying the rest of the file each time."""
+    step = 1 << 20
+    for chunk_start in range(start, len(view), step):
+        chunk = bytes(view[chunk_start : chunk_start + step + len(needle) - 1])
+        hit = chunk.find(needle)
+        if hit >= 0:
+            return chunk_start + hit
+    return -1
 
 
 def _find_eocd(data: ByteView) -> int | None:
@@ -158,15 +170,29 @@ def _central_records(data: ByteView, eocd: int, ctx: ScanContext) -> tuple[list[
     return records, cd_start
 
 
+def _coverage(records: list[Record]) -> tuple[list[int], list[int]]:
+    """Starts and running-maximum ends of known records, for a bisect lookup (hostile zips have 64k)."""
+    spans = sorted((r.offset, r.end) for r in records)
+    ends = list(itertools.accumulate((end for _, end in spans), max))
+    return [start for start, _ in spans], ends
+
+
+def _covering_end(covered: tuple[list[int], list[int]], pos: int) -> int | None:
+    """End of the known records covering `pos`, or None when `pos` lies in a gap."""
+    starts, ends = covered
+    i = bisect.bisect_right(starts, pos) - 1
+    return ends[i] if i >= 0 and pos < ends[i] else None
+
+
 def _local_records(data: ByteView, known: list[Record], stop: int, ctx: ScanContext) -> list[Record]:
     """Local headers the central directory does not mention, found by walking the gaps between records."""
-    covered = sorted((r.offset, r.end) for r in known)
+    covered = _coverage(known)
     found: list[Record] = []
     window = bytes(data[:stop])
     pos = window.find(_LOCAL)
     while pos >= 0:
         ctx.check_time()
-        inside = next((end for start, end in covered if start <= pos < end), None)
+        inside = _covering_end(covered, pos)
         record = _local_record(data, pos, None, None) if inside is None else None
         if record is not None:
             found.append(record)
