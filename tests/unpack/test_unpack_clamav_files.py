@@ -66,7 +66,7 @@ def test_overlap_alert_threshold_agrees_with_clamscan(tmp_path: Path) -> None:
     for n in counts:
         ctx = ScanContext(ScanLimits())
         children = unpack(quoted_zip(n, payload), FileType.ZIP, ctx=ctx)
-        ours_flagged = OVERLAP_DETECTION in ctx.issues
+        ours_flagged = OVERLAP_DETECTION in ctx.alerts
         ours_hit = any(bytes(c.data) == payload for c in children)
         theirs = verdicts[f"q{n}.zip"]
         assert ours_flagged == (theirs == f"{OVERLAP_DETECTION} FOUND"), (n, theirs)

@@ -120,7 +120,7 @@ def test_duplicate_central_entries_are_one_member_without_alert() -> None:
     dup = data[:cd_off] + central * n + eocd_rec
     ctx = ScanContext(ScanLimits())
     assert rows(unpack(dup, FileType.ZIP, ctx=ctx)) == [row("a.txt", b"hello " * 100)]
-    assert ctx.issues == []
+    assert ctx.issues == [] and ctx.alerts == []
 
 
 @pytest.mark.parametrize(("records", "flagged"), [(2, False), (6, False), (7, True), (40, True)])
@@ -128,7 +128,7 @@ def test_fifield_overlap_threshold_matches_clamscan(records: int, flagged: bool)
     """clamscan 1.4.6: q6 (5 overlaps) scans every member, q7 (6 overlaps) alerts and scans none."""
     ctx = ScanContext(ScanLimits())
     children = unpack(quoted_zip(records), FileType.ZIP, ctx=ctx)
-    assert (OVERLAP_DETECTION in ctx.issues) is flagged
+    assert (OVERLAP_DETECTION in ctx.alerts) is flagged
     assert [c.name for c in children] == ([] if flagged else [f"f{k}" for k in range(records)])
     if not flagged:
         assert bytes(children[-1].data) == b"hello world"
@@ -185,7 +185,7 @@ def test_encrypted_zip_member_is_skipped_and_noted() -> None:
         data[pos + field] |= 1
     ctx = ScanContext(ScanLimits())
     assert rows(unpack(bytes(data), FileType.ZIP, ctx=ctx)) == [row("plain", b"visible")]
-    assert ctx.issues == [ENCRYPTED_DETECTION]
+    assert ctx.alerts == [ENCRYPTED_DETECTION]
 
 
 def test_zip_with_wrong_crc_is_still_scanned() -> None:

@@ -3,7 +3,7 @@
 Like ClamAV we index the central directory *and* local headers it does not mention (truncated files,
 stripped directories, smuggled members), then sort by offset. Records that overlap their neighbour are
 the non-recursive bomb of Fifield (WOOT '19): past ClamAV's threshold of five the archive is flagged
-with `Heuristics.Zip.OverlappingFiles` via `ctx.note_issue` and no member is produced, as clamscan
+with `Heuristics.Zip.OverlappingFiles` via `ctx.note_alert` and no member is produced, as clamscan
 does (identical offsets are plain duplicates of one record). CRCs are not checked: a member with a
 wrong CRC is still scanned. Names are labels only; nothing is ever written to disk.
 """
@@ -210,7 +210,7 @@ def _select(records: list[Record], ctx: ScanContext) -> list[Record]:
     unique = sorted({r.offset: r for r in reversed(records)}.values(), key=lambda r: r.offset)
     overlapping = sum(1 for prev, cur in itertools.pairwise(unique) if cur.offset + OVERLAP_FUDGE < prev.end)
     if overlapping > MAX_OVERLAPPING:
-        ctx.note_issue(OVERLAP_DETECTION)
+        ctx.note_alert(OVERLAP_DETECTION)
         return []
     return unique
 
@@ -274,8 +274,7 @@ class ZipUnpacker:
     @staticmethod
     def _child(data: ByteView, record: Record, ctx: ScanContext, damaged: list[str]) -> Child | None:
         if record.flags & _ENCRYPTED:
-            if ENCRYPTED_DETECTION not in ctx.issues:
-                ctx.note_issue(ENCRYPTED_DETECTION)
+            ctx.note_alert(ENCRYPTED_DETECTION)
             return None
         if record.method != 0 and record.method not in _METHODS:
             ctx.note_issue(f"zip: unsupported compression method {record.method} for {record.name!r}")
