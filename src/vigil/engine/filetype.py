@@ -239,7 +239,7 @@ _PYC = ":Python byte-compiled (.pyc):CL_TYPE_ANY:CL_TYPE_PYTHON_COMPILED:200"
 BUILTIN_LINES: tuple[str, ...] = (
     *_BUILTIN_LINES,
     *(f"0:0:{magic}{_PYC}" for magic in _PYC_MAGICS.split()),
-    f"1:0:??0d0d0a{_PYC}",
+    "1:0:??0d0d0a:Python 3.7 or newer byte-compiled (.pyc):CL_TYPE_ANY:CL_TYPE_PYTHON_COMPILED:200",
 )
 
 # libclamav's cli_file_t order: in body-magic typing a bigger number wins, and every type from SFX on wins
