@@ -6,8 +6,9 @@ and `javascript`; the text view was probed with type-7 signatures):
 * text: A-Z lower-cased; every run of whitespace (space, tab, CR, LF, FF, VT) becomes one space, also at the
   start and the end; other control bytes and every byte >= 0x7f are dropped (so UTF-8 letters vanish).
 * HTML (`nocomment.html`): comments removed; tag names, attributes and text lower-cased; attribute values
-  re-quoted with `"`; whitespace runs squeezed to one space, none kept right after a tag; entities decoded;
-  inside `<script>` all whitespace is dropped.
+  quoted with `'` re-quoted with `"` (unquoted ones stay bare); whitespace runs squeezed to one space,
+  none kept right after a tag; entities decoded; inside `<script>` all whitespace is dropped.
+  clamscan also scans a `notags.html` and a `javascript` view, which are not reproduced here.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def _tag(inner: bytes) -> bytes:
             parts.append(name)
             continue
         if value[:1] in (b'"', b"'"):
-            value = value[1:-1]
-        parts.append(name + b'="' + _HTML_WS.sub(b" ", value) + b'"')
+            value = b'"' + _HTML_WS.sub(b" ", value[1:-1]) + b'"'
+        parts.append(name + b"=" + value)
     return b"<" + b" ".join(parts) + b">"
 
 
