@@ -1,0 +1,91 @@
+"""Unit tests for the walker, the option parser and the ordered scheduler (no database needed)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+
+from vigil.cli.options import build_parser, normalize_argv, parse_size
+from vigil.cli.settings import scan_settings
+from vigil.scheduler import InlineBackend, batches, interleave
+from vigil.sources import FileItem, Notice, Problem, Walker, WalkPolicy, WalkStats, match_regex
+from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
+
+
+def test_sizes_take_clamscan_suffixes() -> None:
+    assert parse_size("10") == 10
+    assert parse_size("2K") == 2048
+    assert parse_size("3m") == 3 * 1024 * 1024
+    assert parse_size("1G") == 1024**3
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_size("1X")
+
+
+def test_boolean_options_take_yes_no_without_eating_paths() -> None:
+    argv = normalize_argv(["scan", "--detect-pua", "file", "--scan-archive=no", "--alert-broken=yes"])
+    args = build_parser().parse_args(argv)
+    assert args.paths == ["file"]
+    settings = scan_settings(args)
+    assert settings.detect_pua and not settings.scan_archive and settings.alert_broken
+    assert not settings.alert_exceeds_max  # clamscan's default is no
+
+
+def test_limits_reach_settings() -> None:
+    args = build_parser().parse_args(["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"])
+    limits = scan_settings(args).limits
+    assert (limits.max_filesize, limits.max_recursion, limits.max_scantime_ms) == (5 << 20, 3, 10)
+    assert limits.max_files == ScanSettings().limits.max_files
+
+
+def test_regex_with_trailing_slash_matches_directory_form() -> None:
+    assert match_regex("a/sub", "sub/")
+    assert not match_regex("a/subway", "sub/$")
+    assert match_regex("a/x.com", r"\.com$")
+
+
+def test_walk_order_and_notices(tmp_path: Path) -> None:
+    (tmp_path / "d" / "s").mkdir(parents=True)
+    (tmp_path / "d" / "f").write_text("x")
+    (tmp_path / "d" / "s" / "g").write_text("y")
+    (tmp_path / "d" / "empty").write_bytes(b"")
+    stats = WalkStats()
+    walker = Walker(WalkPolicy(recursive=True), stats)
+    items = list(walker.walk([str(tmp_path / "d"), str(tmp_path / "nope")]))
+    files = [item.target.display for item in items if isinstance(item, FileItem)]
+    assert sorted(files) == sorted([str(tmp_path / "d" / "f"), str(tmp_path / "d" / "s" / "g")])
+    assert Notice(str(tmp_path / "d" / "empty"), "Empty file") in items
+    assert isinstance(items[-1], Problem) and items[-1].path == str(tmp_path / "nope")
+    assert stats.dirs == 2 and stats.failed_args == 1
+
+
+def test_stdin_target() -> None:
+    stats = WalkStats()
+    items = list(Walker(WalkPolicy(), stats, stdin=io.BytesIO(b"abc")).walk(["-"]))
+    assert items == [FileItem(ScanTarget(display="stdin", data=b"abc"), 3)]
+
+
+class _EchoEngine:
+    def __init__(self, db: object, settings: ScanSettings) -> None:
+        self.seen: list[str] = []
+
+    def scan(self, target: ScanTarget) -> ScanReport:
+        return ScanReport(target.display, Verdict.CLEAN, (), 0, "")
+
+
+def test_interleave_keeps_notices_in_place() -> None:
+    items: list[object] = ["n1", ScanTarget("a", data=b"1"), "n2", "n3", ScanTarget("b", data=b"2"), "n4"]
+    backend = InlineBackend(None, ScanSettings(), _EchoEngine)
+    pairs = list(interleave(items, lambda i: i if isinstance(i, ScanTarget) else None, backend))
+    assert [(i if isinstance(i, str) else i.display, r.target if r else None) for i, r in pairs] == [
+        ("n1", None), ("a", "a"), ("n2", None), ("n3", None), ("b", "b"), ("n4", None)]
+
+
+def test_batches_preserve_order_and_split_big_files() -> None:
+    targets = [ScanTarget(str(i), data=b"x" * (2 << 20 if i == 3 else 10)) for i in range(40)]
+    groups = list(batches(targets))
+    assert [t.display for group in groups for t in group] == [str(i) for i in range(40)]
+    assert any(len(group) == 1 and group[0].display == "3" for group in groups)
+    assert max(len(group) for group in groups) <= 16
