@@ -51,14 +51,19 @@ def _align_down(value: int, alignment: int) -> int:
     return value // alignment * alignment if alignment else value
 
 
+def _align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment if alignment else value
+
+
 def _pe_sections(pe: pefile.PE, size: int) -> tuple[Section, ...]:
-    """ClamAV rounds PointerToRawData down to FileAlignment (clam.exe's pointer 1 reads from 0)."""
+    """ClamAV rounds PointerToRawData down and SizeOfRawData up to FileAlignment, then clips the size at
+    the end of the file (clam.exe's pointer 1 reads from 0; upack's 0x1f0 bytes hash as 512)."""
     falign = int(pe.OPTIONAL_HEADER.FileAlignment)
     falign = falign if falign and falign % 0x200 == 0 else 0
     sections = []
     for header in pe.sections:
         raw = _align_down(int(header.PointerToRawData), falign)
-        raw_size = int(header.SizeOfRawData)
+        raw_size = _align_up(int(header.SizeOfRawData), falign)
         if raw + raw_size > size:
             raw_size = max(0, size - raw)
         sections.append(Section(raw, raw_size, int(header.VirtualAddress), int(header.Misc_VirtualSize)))
