@@ -61,9 +61,9 @@ def test_cross_filesystem_move_copies_then_unlinks(tmp_path: Path, monkeypatch: 
             return os.stat_result(fields)
         return result
 
-    monkeypatch.setattr(mv.os, "stat", fake_stat)
+    monkeypatch.setattr("vigil.actions.move.os.stat", fake_stat)
     renamed: list[object] = []
-    monkeypatch.setattr(mv.os, "rename", lambda *a: renamed.append(a))
+    monkeypatch.setattr("vigil.actions.move.os.rename", lambda *a: renamed.append(a))
     result = mv.move_file(str(victim), str(dest))
     assert renamed == []
     assert result.destination == str(dest / "v")

@@ -76,7 +76,8 @@ class _EchoEngine:
 
 
 def test_interleave_keeps_notices_in_place() -> None:
-    items: list[object] = ["n1", ScanTarget("a", data=b"1"), "n2", "n3", ScanTarget("b", data=b"2"), "n4"]
+    first, second = ScanTarget("a", data=b"1"), ScanTarget("b", data=b"2")
+    items: list[str | ScanTarget] = ["n1", first, "n2", "n3", second, "n4"]
     backend = InlineBackend(None, ScanSettings(), _EchoEngine)
     pairs = list(interleave(items, lambda i: i if isinstance(i, ScanTarget) else None, backend))
     assert [(i if isinstance(i, str) else i.display, r.target if r else None) for i, r in pairs] == [

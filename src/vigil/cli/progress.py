@@ -22,7 +22,10 @@ def progress_display(*, enabled: bool) -> Iterator[Callable[[], None]]:
 
     console = Console(file=sys.stderr)
     columns = (SpinnerColumn(), TextColumn("scanned {task.completed} items"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, redirect_stdout=True,
+    # results must stay on stdout: only reroute them through the live display when both streams are
+    # the same terminal, otherwise `vigil scan ... > file` would lose its lines to the screen
+    shared_tty = sys.stdout.isatty()
+    with Progress(*columns, console=console, transient=True, redirect_stdout=shared_tty,
                   redirect_stderr=False) as progress:
         task = progress.add_task("scan", total=None)
 

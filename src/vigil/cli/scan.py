@@ -213,8 +213,12 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
         run.counts.engine_version = vigil.__version__
         try:
             db = _load_db(args)
-        except (SignatureError, DatabaseError, OSError) as exc:
+        except (SignatureError, DatabaseError) as exc:
             out.error(text.escape_path(str(exc)))
+            run.finish()
+            return 2
+        except OSError as exc:
+            out.error(text.escape_path(f"{exc.filename}: {exc.strerror}"))
             run.finish()
             return 2
         run.counts.known_viruses = int(db.signature_count)
