@@ -1,8 +1,9 @@
 """The logical expression of an `.ldb` signature (and of PCRE triggers): parsing and evaluation.
 
 clamscan 1.4.6 semantics, measured rather than taken from the manual:
-- there is no operator precedence: an expression splits at its **first** top-level `&`/`|`, and the right
-  side is parsed again, so `0&1|2` means `0&(1|2)` and `0|1&2` means `0|(1&2)`;
+- there is no operator precedence. Outside parentheses an expression splits at its **first** `&`/`|` and
+  the right side is parsed again (`0&1|2` is `0&(1|2)`), but a parenthesised block splits at its **last**
+  operator (`(0&1|2)` is `(0&1)|2`, `(0&1|2&3)` is `(0&(1|2))&3`);
 - a false node contributes no matches to an enclosing count: `(0=3|1)=5` misses when 0 has 4 matches;
 - `,M` counts distinct subsignatures of true leaves (a true `1=0` counts) and is ignored on a leaf;
 - a block with a count must hold an operator directly inside: `(0)=4` is a load error, `(0)` is not;
@@ -73,27 +74,29 @@ class _Parser:
             raise LogicError(f"missing number after {after!r} in {self.text!r}")
         return int(self.text[start : self.pos])
 
-    def expr(self) -> LogicExpr:
-        left = self.term()
-        op = self.peek()
-        if op not in _OPERATORS:
-            return left
-        self.pos += 1
-        if self.peek() in ("", ")"):
-            raise LogicError(f"missing right argument of {op!r} in {self.text!r}")
-        return Binary(op, left, self.expr())
+    def sequence(self) -> tuple[list[LogicExpr], list[str]]:
+        """Operands and operators at one parenthesis depth, left to right."""
+        terms, ops = [self.term()], []
+        while (op := self.peek()) in _OPERATORS:
+            self.pos += 1
+            if self.peek() in ("", ")"):
+                raise LogicError(f"missing right argument of {op!r} in {self.text!r}")
+            ops.append(op)
+            terms.append(self.term())
+        return terms, ops
 
     def term(self) -> LogicExpr:
         ch = self.peek()
         if ch == "(":
             self.pos += 1
-            inner = self.expr()
+            terms, ops = self.sequence()
             if self.peek() != ")":
                 raise LogicError(f"missing closing parenthesis in {self.text!r}")
             self.pos += 1
             count = self.counts(leaf=False)
-            if count is not None and not isinstance(inner, Binary):
+            if count is not None and not ops:
                 raise LogicError(f"a counted block needs an operator inside in {self.text!r}")
+            inner = Binary(ops[-1], _fold_right(terms[:-1], ops[:-1]), terms[-1]) if ops else terms[0]
             return Block(inner, count)
         if ch.isdigit():
             return Ref(self.number("("), self.counts(leaf=True))
@@ -113,12 +116,20 @@ class _Parser:
         return count
 
 
+def _fold_right(terms: list[LogicExpr], ops: list[str]) -> LogicExpr:
+    """`t0 op t1 op t2` as `t0 op (t1 op t2)`: how clamscan splits outside parentheses."""
+    expr = terms[-1]
+    for op, term in zip(reversed(ops), reversed(terms[:-1]), strict=True):
+        expr = Binary(op, term, expr)
+    return expr
+
+
 def parse_logic(text: str) -> LogicExpr:
     """Parse a logical expression; raises LogicError for anything clamscan rejects (and some it tolerates)."""
     parser = _Parser(text)
     if parser.peek() in _OPERATORS:
         raise LogicError(f"missing left argument in {text!r}")
-    expr = parser.expr()
+    expr = _fold_right(*parser.sequence())
     rest = parser.peek()
     if rest:
         what = "missing opening parenthesis" if rest == ")" else f"unexpected {rest!r}"
