@@ -83,3 +83,11 @@ def test_log_file_matches_clamscan(work: Path) -> None:
     ours = (work / "ours.log").read_text()
     assert ours == (work / "theirs.log").read_text()
     assert "OK" not in ours and "FOUND" in ours
+
+
+def test_no_paths_scans_current_directory(work: Path) -> None:
+    for args in (["--no-summary", "-d", "../db"], ["--no-summary", "-r", "-d", "../db"]):
+        ours, theirs = run_vigil(args, work / "tree"), run_clamscan(args, work / "tree")
+        assert ours.out == theirs.out
+        assert str(work / "tree" / "eicar.com") in ours.out
+        assert ours.rc == theirs.rc == 1
