@@ -55,6 +55,8 @@ class FileType(enum.Enum):
     AUTOIT = "CL_TYPE_AUTOIT"
     NULSFT = "CL_TYPE_NULSFT"
     ISHIELD_MSI = "CL_TYPE_ISHIELD_MSI"
+    LHA_LZH = "CL_TYPE_LHA_LZH"
+    ALZ = "CL_TYPE_ALZ"
     # disk images
     APM = "CL_TYPE_APM"
     GPT = "CL_TYPE_GPT"
