@@ -32,7 +32,9 @@ class Engine:
         except ScanError as exc:
             return self._report(target, ctx, started, errors=(str(exc),))
         except Exception as exc:  # noqa: BLE001 - the engine boundary: a bug must not kill a scan run
-            return self._report(target, ctx, started, errors=(f"internal error: {type(exc).__name__}: {exc}",))
+            return self._report(
+                target, ctx, started, errors=(f"internal error: {type(exc).__name__}: {exc}",)
+            )
 
     def _scan_data(
         self, target: ScanTarget, data: bytes | memoryview, ctx: ScanContext, started: float
@@ -66,7 +68,13 @@ class Engine:
         )
 
     def _report(
-        self, target: ScanTarget, ctx: ScanContext, started: float, *, size: int = 0, errors: tuple[str, ...] = ()
+        self,
+        target: ScanTarget,
+        ctx: ScanContext,
+        started: float,
+        *,
+        size: int = 0,
+        errors: tuple[str, ...] = (),
     ) -> ScanReport:
         detections = fold((), ctx, self.settings, target.display)
         verdict = Verdict.INFECTED if detections else (Verdict.ERROR if errors else Verdict.CLEAN)

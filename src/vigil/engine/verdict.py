@@ -29,7 +29,9 @@ def alert_enabled(name: str, settings: ScanSettings) -> bool:
     return True
 
 
-def fold(matches: Sequence[Match], ctx: ScanContext, settings: ScanSettings, root: str) -> tuple[Detection, ...]:
+def fold(
+    matches: Sequence[Match], ctx: ScanContext, settings: ScanSettings, root: str
+) -> tuple[Detection, ...]:
     detections = [Detection(m.name, m.category, m.layer_path, (m,)) for m in _dedupe(matches)]
     detections += [
         _synthetic(name, Category.HEURISTIC, root) for name in ctx.alerts if alert_enabled(name, settings)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hyperscan
 
@@ -89,7 +89,7 @@ class ContentMatcher:
         if window is None:
             return None
         lo, hi = window
-        match = self._compiled(entry_id).search(buf, lo)  # type: ignore[call-overload]
+        match = self._compiled(entry_id).search(buf, lo)
         if match is None or match.start() > hi:
             return None
         return match.start(), match.end()
@@ -104,7 +104,7 @@ class ContentMatcher:
         hits: list[tuple[int, int]] = []
         pos = lo
         while pos <= hi:
-            match = rx.search(buf, pos)  # type: ignore[call-overload]
+            match = rx.search(buf, pos)
             if match is None or match.start() > hi:
                 break
             hits.append((match.start(), match.end()))
@@ -131,7 +131,7 @@ class ContentMatcher:
         def on_match(hs_id: int, start: int, end: int, flags: int, context: object) -> None:
             hits.append(ids[hs_id])
 
-        runtime.scan(buf, match_event_handler=on_match)
+        runtime.scan(cast(bytes, buf), match_event_handler=on_match)  # hyperscan reads any buffer
         return hits
 
 
