@@ -19,7 +19,7 @@ def printable(sample: bytes) -> str:
 
 def _evidence_line(item: Evidence) -> str:
     sample = item.sample[:SAMPLE_LIMIT]
-    more = "..." if len(item.sample) > SAMPLE_LIMIT else ""
+    more = "..." if max(item.length, len(item.sample)) > len(sample) else ""  # the engine may clip too
     return (f"    at offset {item.offset} (0x{item.offset:x}), {item.length} bytes, {item.view} view: "
             f"{sample.hex()}{more} |{printable(sample)}|{more}")
 
