@@ -62,6 +62,8 @@ class LayerMatcher:
     _exe: ExecInfo | None = None
     _exe_done: bool = False
     matches: list[Match] = field(default_factory=list)
+    #: `HandlerType:` logical signatures that hit ask for the layer to be rescanned as that type.
+    rescan_as: list[FileType] = field(default_factory=list)
 
     @property
     def exe(self) -> ExecInfo | None:
@@ -112,6 +114,8 @@ class LayerMatcher:
         content = self.db.content
         candidates = content.candidates(view.targets, view.data)
         logical_ids: set[int] = set()
+        for target in view.targets:
+            logical_ids.update(self.db.logical_unconditional.get(target, ()))
         for entry_id in dict.fromkeys(candidates):
             entry = content.entries[entry_id]
             if entry.sub >= 0:
@@ -137,6 +141,9 @@ class LayerMatcher:
         if found is not None:
             evidence = tuple(self._evidence(view, hit)[0] for hit in found[:8])
             self._add(sig.meta, "logical", (RANK_LOGICAL, view_index, sig_index), evidence)
+            handler = sig.tdb.handler_type
+            if handler is not None and handler not in self.rescan_as:
+                self.rescan_as.append(handler)
 
     def _content_hits(self, sig: LogicalSig, sig_index: int, view: View) -> Iterator[list[tuple[int, int]]]:
         entry_ids = self.db.content.logical_entry_ids(sig_index)

@@ -56,9 +56,13 @@ class LayerWalk:
             self._visit_children(layer)
             if self.done:
                 return
-        matches = LayerMatcher(self.db, layer, digests, self.settings.normalize).run()
-        matches.sort(key=lambda m: m.rank)
+        matcher = LayerMatcher(self.db, layer, digests, self.settings.normalize)
+        matches = sorted(matcher.run(), key=lambda m: m.rank)
         self.result.matches.extend(matches if self.settings.allmatch else matches[:1])
+        for ftype in matcher.rescan_as:
+            if self.done:
+                return
+            self._visit_child(layer, Child(layer.name, layer.data, ftype))
 
     def _visit_children(self, layer: Layer) -> None:
         unpacker = unpacker_for(layer.file_type, self.settings.disabled_unpackers)

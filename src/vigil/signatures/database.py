@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from vigil.signatures.formats.ldb import ContentSub, LogicalSig
 from vigil.signatures.formats.ndb import BodySig
+from vigil.signatures.logic import evaluate_logic
 from vigil.signatures.match.content import ContentEntry, ContentMatcher
 from vigil.signatures.match.hashes import AllowList, HashIndexes
 from vigil.signatures.records import AllowHash, HashSig, YaraSource
@@ -32,6 +33,9 @@ class SignatureDB:
     official_version: int = 0  # daily/main CVD version when a container was loaded (clamd VERSION)
     official_time: int = 0  # its build time (Unix seconds)
     extra: dict[str, object] = field(default_factory=dict)
+    #: target type -> logical signatures whose logic holds with no content match (e.g. `0=0`):
+    #: they cannot wait for a hyperscan candidate and are evaluated on every layer of that target.
+    logical_unconditional: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def signature_count(self) -> int:
@@ -89,7 +93,16 @@ def build_database(records: Iterable[object], sources: Sequence[str]) -> Signatu
         s.tdb.entry_point is not None or s.tdb.number_of_sections is not None for s in logicals
     )
     db.version = _version_of(sources)
+    db.logical_unconditional = _unconditional(logicals)
     return db
+
+
+def _unconditional(logicals: Sequence[LogicalSig]) -> dict[int, tuple[int, ...]]:
+    by_target: dict[int, list[int]] = {}
+    for index, sig in enumerate(logicals):
+        if evaluate_logic(sig.logic, [0] * len(sig.subsigs)):
+            by_target.setdefault(sig.tdb.target, []).append(index)
+    return {target: tuple(ids) for target, ids in by_target.items()}
 
 
 def _build_yara(sources: Sequence[YaraSource]) -> YaraMatcher | None:
