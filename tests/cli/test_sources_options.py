@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vigil.cli.commands import COMMANDS
 from vigil.cli.options import build_parser, normalize_argv, parse_size
 from vigil.cli.settings import scan_settings
 from vigil.scheduler import InlineBackend, batches, interleave
@@ -26,7 +27,7 @@ def test_sizes_take_clamscan_suffixes() -> None:
 
 def test_boolean_options_take_yes_no_without_eating_paths() -> None:
     argv = normalize_argv(["scan", "--detect-pua", "file", "--scan-archive=no", "--alert-broken=yes"])
-    args = build_parser().parse_args(argv)
+    args = build_parser([make() for make in COMMANDS]).parse_args(argv)
     assert args.paths == ["file"]
     settings = scan_settings(args)
     assert settings.detect_pua and not settings.scan_archive and settings.alert_broken
@@ -34,7 +35,7 @@ def test_boolean_options_take_yes_no_without_eating_paths() -> None:
 
 
 def test_limits_reach_settings() -> None:
-    args = build_parser().parse_args(["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"])
+    args = build_parser([make() for make in COMMANDS]).parse_args(["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"])
     limits = scan_settings(args).limits
     assert (limits.max_filesize, limits.max_recursion, limits.max_scantime_ms) == (5 << 20, 3, 10)
     assert limits.max_files == ScanSettings().limits.max_files

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import vigil
+from vigil.cli.commands import COMMANDS
 from vigil.cli.options import build_parser, normalize_argv
-from vigil.cli.scan import run_scan
-
-
-def _scan(args: argparse.Namespace) -> int:
-    if args.version:
-        print(f"Vigil {vigil.__version__}")
-        return 0
-    return run_scan(args)
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"scan": _scan}
 
 
 def _binary_safe_streams() -> None:
@@ -31,14 +20,15 @@ def _binary_safe_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns clamscan's exit code (argparse errors exit 2, as clamscan's do)."""
-    parser = build_parser()
+    commands = {command.name: command for command in (factory() for factory in COMMANDS)}
+    parser = build_parser(list(commands.values()))
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(normalize_argv(raw))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     _binary_safe_streams()
-    return COMMANDS[args.command](args)
+    return commands[args.command].run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 import vigil
+from vigil.cli.commands import Command
 
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
 _SIZE_FACTOR = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -141,8 +142,9 @@ def build_scan_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description=vigil.__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_scan_parser(commands.add_parser("scan", help="scan files like clamscan"))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in commands:
+        command.configure(subparsers.add_parser(command.name, help=command.help))
     return parser

@@ -224,3 +224,11 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
         run.counts.known_viruses = int(db.signature_count)
         run.scan(db, _paths(args, out), factory)
         return run.finish()
+
+
+def run_version_or_scan(args: argparse.Namespace) -> int:
+    """`vigil scan -V` prints the version like `clamscan -V`; otherwise scan."""
+    if args.version:
+        print(f"Vigil {vigil.__version__}")
+        return 0
+    return run_scan(args)
