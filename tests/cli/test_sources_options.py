@@ -35,7 +35,9 @@ def test_boolean_options_take_yes_no_without_eating_paths() -> None:
 
 
 def test_limits_reach_settings() -> None:
-    args = build_parser([make() for make in COMMANDS]).parse_args(["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"])
+    args = build_parser([make() for make in COMMANDS]).parse_args(
+        ["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"]
+    )
     limits = scan_settings(args).limits
     assert (limits.max_filesize, limits.max_recursion, limits.max_scantime_ms) == (5 << 20, 3, 10)
     assert limits.max_files == ScanSettings().limits.max_files
@@ -82,7 +84,13 @@ def test_interleave_keeps_notices_in_place() -> None:
     backend = InlineBackend(None, ScanSettings(), _EchoEngine)
     pairs = list(interleave(items, lambda i: i if isinstance(i, ScanTarget) else None, backend))
     assert [(i if isinstance(i, str) else i.display, r.target if r else None) for i, r in pairs] == [
-        ("n1", None), ("a", "a"), ("n2", None), ("n3", None), ("b", "b"), ("n4", None)]
+        ("n1", None),
+        ("a", "a"),
+        ("n2", None),
+        ("n3", None),
+        ("b", "b"),
+        ("n4", None),
+    ]
 
 
 def test_batches_preserve_order_and_split_big_files() -> None:
