@@ -9,10 +9,24 @@ from __future__ import annotations
 from vigil.types import FileType
 from vigil.unpack.base import Unpacker
 from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
+from vigil.unpack.html import HtmlUnpacker
+from vigil.unpack.ole2 import Ole2Unpacker
+from vigil.unpack.ooxml import OoxmlUnpacker
+from vigil.unpack.rtf import RtfUnpacker
 from vigil.unpack.tar import TarUnpacker
 from vigil.unpack.zip import ZipUnpacker
 
-BUILTIN: tuple[Unpacker, ...] = (ZipUnpacker(), GzipUnpacker(), Bzip2Unpacker(), XzUnpacker(), TarUnpacker())
+BUILTIN: tuple[Unpacker, ...] = (
+    ZipUnpacker(),
+    GzipUnpacker(),
+    Bzip2Unpacker(),
+    XzUnpacker(),
+    TarUnpacker(),
+    Ole2Unpacker(),
+    OoxmlUnpacker(),
+    RtfUnpacker(),
+    HtmlUnpacker(),
+)
 
 
 def unpacker_for(ftype: FileType, disabled: frozenset[str] = frozenset()) -> Unpacker | None:
