@@ -1,70 +1,121 @@
 """Hash-family databases: `.hdb/.hsb` (file), `.mdb/.msb` (PE section), `.imp` (imports), `.fp/.sfp`.
 
-The algorithm always comes from the digest's length, never from the suffix (a SHA-256 in `.hdb` works in
-clamscan). A `*` size needs a functionality level of at least 73; size 0 is rejected.
+Every rule here reproduces an observable decision of clamscan 1.4.6's `cli_loadhash`, in its order,
+because the order decides whether a bad line is an error or silently skipped:
+
+1. 3 to 5 `:`-separated fields, else a load error;
+2. MinFL/MaxFL are read like C `atoi` (`5x` is 5, `x` and the empty string are 0) and a signature outside
+   the running level is skipped *before* anything else is checked (a bad size on a skipped line is fine);
+3. the size must be a decimal in 1..0xfffffffe (`strtoul` rules: leading blanks and `+` allowed); `*`
+   needs a MinFL of at least 73, except in `.imp`;
+4. an `.ign`/`.ign2` entry drops the line (a bad hash on an ignored line is fine, a bad size is not);
+5. the name must not be empty; the hash must be 32, 40 or 64 hex digits (that length picks the algorithm).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from vigil.signatures.records import AllowHash, HashScope, HashSig, ParseContext
 from vigil.types import HashAlgo, Origin
 
 _WILDCARD_MIN_FLEVEL = 73
+_MAX_SIZE = 0xFFFFFFFF  # exclusive, as clamscan compares `size >= 0xffffffff`
 _HEX = frozenset("0123456789abcdefABCDEF")
+_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)")
+_STRTOUL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(\d+)")
+_UINT_MASK = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the fields sit in one hash format and what its `*` size rule is."""
+
+    size_field: int
+    hash_field: int
+    star_needs_flevel: bool = True
+
+
+_FILE = _Layout(size_field=1, hash_field=0)
+_SECTION = _Layout(size_field=0, hash_field=1)
+_IMPORT = _Layout(size_field=1, hash_field=0, star_needs_flevel=False)
+
+
+def c_atoi(text: str) -> int:
+    """C `atoi`: leading blanks, optional sign, digits; anything else reads as 0."""
+    found = _ATOI.match(text)
+    return int(found.group(1)) if found else 0
+
+
+def _unsigned(value: int) -> int:
+    """How clamscan's `(unsigned int)` casts compare a negative level with its own."""
+    return value & _UINT_MASK
+
+
+def _level_skips(fields: list[str], ctx: ParseContext) -> bool:
+    if len(fields) > 3 and _unsigned(c_atoi(fields[3])) > ctx.flevel:
+        return True
+    return len(fields) > 4 and _unsigned(c_atoi(fields[4])) < ctx.flevel
+
+
+def _size(fields: list[str], layout: _Layout) -> int | None:
+    text = fields[layout.size_field]
+    if text == "*":
+        if layout.star_needs_flevel and (len(fields) < 4 or c_atoi(fields[3]) < _WILDCARD_MIN_FLEVEL):
+            raise ValueError("Minimum FLEVEL field must be at least 73 for wildcard size hash signatures")
+        return None
+    found = _STRTOUL.fullmatch(text)
+    value = int(found.group(2)) if found else 0
+    if found and found.group(1) == "-" and value:
+        value = _MAX_SIZE  # strtoul negates into a huge unsigned value
+    if not 0 < value < _MAX_SIZE:
+        raise ValueError("Invalid value for the size field")
+    return value
 
 
 def _digest(text: str) -> tuple[HashAlgo, bytes]:
     algo = HashAlgo.from_hex_length(len(text))
     if algo is None or not set(text) <= _HEX:
-        raise ValueError(f"invalid hash {text!r}")
+        raise ValueError(f"Malformed hash string {text!r}")
     return algo, bytes.fromhex(text)
 
 
-def _levels(fields: list[str]) -> tuple[int | None, int | None]:
-    values: list[int | None] = []
-    for field in fields[:2]:
-        if field and not field.isdigit():
-            raise ValueError(f"invalid functionality level {field!r}")
-        values.append(int(field) if field else None)
-    values += [None, None]
-    return values[0], values[1]
-
-
-def _size(text: str, min_fl: int | None) -> int | None:
-    if text == "*":
-        if min_fl is None or min_fl < _WILDCARD_MIN_FLEVEL:
-            raise ValueError("a '*' size needs a functionality level of at least 73")
-        return None
-    if not text.isdigit() or int(text) == 0:
-        raise ValueError("Invalid value for the size field")
-    return int(text)
-
-
-def _split(text: str) -> list[str]:
+def _fields(text: str) -> list[str]:
     fields = text.split(":")
     if not 3 <= len(fields) <= 5:
         raise ValueError(f"expected 3 to 5 ':'-separated fields, got {len(fields)}")
-    if not fields[2]:
-        raise ValueError("empty signature name")
     return fields
 
 
-def _parse(
-    lines: Iterable[tuple[int, str]], ctx: ParseContext, scope: HashScope, size_first: bool
-) -> Iterator[HashSig]:
+def _entries(
+    lines: Iterable[tuple[int, str]], ctx: ParseContext, layout: _Layout
+) -> Iterator[tuple[int, str, list[str], int | None]]:
+    """(lineno, text, fields, size) for every line that survives the level and ignore checks."""
     for lineno, text in lines:
         try:
-            fields = _split(text)
-            size_text, hash_text = (fields[0], fields[1]) if size_first else (fields[1], fields[0])
-            algo, digest = _digest(hash_text)
-            min_fl, max_fl = _levels(fields[3:])
-            size = _size(size_text, min_fl)
+            fields = _fields(text)
+            if _level_skips(fields, ctx):
+                continue
+            size = _size(fields, layout)
         except ValueError as exc:
             raise ctx.error(lineno, str(exc)) from exc
-        if not ctx.flevel_ok(min_fl, max_fl):
+        if ctx.is_ignored(fields[2], text):
             continue
+        if not fields[2]:
+            raise ctx.error(lineno, "Empty virus name")
+        yield lineno, text, fields, size
+
+
+def _hash_sigs(
+    lines: Iterable[tuple[int, str]], ctx: ParseContext, layout: _Layout, scope: HashScope
+) -> Iterator[HashSig]:
+    for lineno, text, fields, size in _entries(lines, ctx, layout):
+        try:
+            algo, digest = _digest(fields[layout.hash_field])
+        except ValueError as exc:
+            raise ctx.error(lineno, str(exc)) from exc
         meta = ctx.meta(fields[2], lineno, text)
         if meta is not None:
             yield HashSig(meta, algo, digest, size, scope)
@@ -72,28 +123,28 @@ def _parse(
 
 def parse_hdb(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
     """`.hdb .hsb .hdu .hsu`: `HASH:SIZE:NAME[:MinFL[:MaxFL]]`."""
-    return _parse(lines, ctx, HashScope.FILE, size_first=False)
+    return _hash_sigs(lines, ctx, _FILE, HashScope.FILE)
 
 
 def parse_mdb(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
-    """`.mdb .msb .mdu .msu`: `SECTIONSIZE:HASH:NAME[:MinFL]` (size first, unlike .hdb)."""
-    return _parse(lines, ctx, HashScope.PE_SECTION, size_first=True)
+    """`.mdb .msb .mdu .msu`: `SECTIONSIZE:HASH:NAME[:MinFL[:MaxFL]]` (size first, unlike .hdb)."""
+    return _hash_sigs(lines, ctx, _SECTION, HashScope.PE_SECTION)
 
 
 def parse_imp(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
-    """`.imp`: `IMPHASH:IMPSIZE:NAME[:MinFL]`."""
-    return _parse(lines, ctx, HashScope.PE_IMPORT, size_first=False)
+    """`.imp`: `IMPHASH:IMPSIZE:NAME[:MinFL[:MaxFL]]`; `*` needs no level (the format postdates 73)."""
+    return _hash_sigs(lines, ctx, _IMPORT, HashScope.PE_IMPORT)
 
 
 def parse_fp(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[AllowHash]:
-    """`.fp .sfp`: `.hdb` lines whose name is ignored; they allow-list a layer and its subtree."""
-    for lineno, text in lines:
+    """`.fp .sfp`: `.hdb` lines that allow-list a layer and its subtree.
+
+    The name plays no part in matching, yet clamscan still requires one and an ignore entry for it drops
+    the allow entry, so it goes through the same checks as a detection line.
+    """
+    for lineno, _text, fields, size in _entries(lines, ctx, _FILE):
         try:
-            fields = _split(text)
             algo, digest = _digest(fields[0])
-            min_fl, max_fl = _levels(fields[3:])
-            size = _size(fields[1], min_fl)
         except ValueError as exc:
             raise ctx.error(lineno, str(exc)) from exc
-        if ctx.flevel_ok(min_fl, max_fl):
-            yield AllowHash(algo, digest, size, Origin(ctx.file, lineno))
+        yield AllowHash(algo, digest, size, Origin(ctx.file, lineno))
