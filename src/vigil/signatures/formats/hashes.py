@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from vigil.signatures.records import AllowHash, HashScope, HashSig, ParseContext
+from vigil.signatures.records import AllowHash, HashScope, HashSig, ParseContext, SigMeta, reported_name
 from vigil.types import HashAlgo, Origin
 
 _WILDCARD_MIN_FLEVEL = 73
@@ -111,14 +111,13 @@ def _entries(
 def _hash_sigs(
     lines: Iterable[tuple[int, str]], ctx: ParseContext, layout: _Layout, scope: HashScope
 ) -> Iterator[HashSig]:
-    for lineno, text, fields, size in _entries(lines, ctx, layout):
+    for lineno, _text, fields, size in _entries(lines, ctx, layout):
         try:
             algo, digest = _digest(fields[layout.hash_field])
         except ValueError as exc:
             raise ctx.error(lineno, str(exc)) from exc
-        meta = ctx.meta(fields[2], lineno, text)
-        if meta is not None:
-            yield HashSig(meta, algo, digest, size, scope)
+        meta = SigMeta(fields[2], reported_name(fields[2], ctx.official), Origin(ctx.file, lineno))
+        yield HashSig(meta, algo, digest, size, scope)
 
 
 def parse_hdb(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
