@@ -12,6 +12,7 @@ from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
 from vigil.unpack.html import HtmlUnpacker
 from vigil.unpack.ole2 import Ole2Unpacker
 from vigil.unpack.ooxml import OoxmlUnpacker
+from vigil.unpack.pdf import PdfUnpacker
 from vigil.unpack.rtf import RtfUnpacker
 from vigil.unpack.tar import TarUnpacker
 from vigil.unpack.zip import ZipUnpacker
@@ -26,6 +27,7 @@ BUILTIN: tuple[Unpacker, ...] = (
     OoxmlUnpacker(),
     RtfUnpacker(),
     HtmlUnpacker(),
+    PdfUnpacker(),
 )
 
 
