@@ -9,12 +9,15 @@ from __future__ import annotations
 from vigil.types import FileType
 from vigil.unpack.base import Unpacker
 from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
+from vigil.unpack.encodings import BinHexUnpacker, UuencodeUnpacker
 from vigil.unpack.html import HtmlUnpacker
+from vigil.unpack.mail import MailUnpacker
 from vigil.unpack.ole2 import Ole2Unpacker
 from vigil.unpack.ooxml import OoxmlUnpacker
 from vigil.unpack.pdf import PdfUnpacker
 from vigil.unpack.rtf import RtfUnpacker
 from vigil.unpack.tar import TarUnpacker
+from vigil.unpack.tnef import TnefUnpacker
 from vigil.unpack.zip import ZipUnpacker
 
 BUILTIN: tuple[Unpacker, ...] = (
@@ -28,6 +31,10 @@ BUILTIN: tuple[Unpacker, ...] = (
     RtfUnpacker(),
     HtmlUnpacker(),
     PdfUnpacker(),
+    MailUnpacker(),
+    UuencodeUnpacker(),
+    BinHexUnpacker(),
+    TnefUnpacker(),
 )
 
 
