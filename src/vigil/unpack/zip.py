@@ -23,6 +23,7 @@ from vigil.errors import MalformedInput
 from vigil.layer import ByteView, Child, Layer, ScanContext
 from vigil.types import FileType
 from vigil.unpack.compressed import DecoderFactory, decode_bounded
+from vigil.unpack.zip_methods import DECODERS
 
 OVERLAP_DETECTION = "Heuristics.Zip.OverlappingFiles"
 ENCRYPTED_DETECTION = "Heuristics.Encrypted.Zip"
@@ -245,6 +246,8 @@ def _member_bytes(data: ByteView, record: Record, ctx: ScanContext) -> tuple[byt
     raw = bytes(data[record.data_start : record.end])
     if record.method == 0:
         return raw, len(raw) == record.csize
+    if record.method in DECODERS:
+        return DECODERS[record.method](raw, record.flags, record.usize, ctx)
     factory, stream = _METHODS[record.method](raw)
     decoded = decode_bounded(stream, factory, ctx)
     complete = decoded.complete or (record.usize > 0 and len(decoded.data) == record.usize)
@@ -276,7 +279,7 @@ class ZipUnpacker:
         if record.flags & _ENCRYPTED:
             ctx.note_alert(ENCRYPTED_DETECTION)
             return None
-        if record.method != 0 and record.method not in _METHODS:
+        if record.method != 0 and record.method not in _METHODS and record.method not in DECODERS:
             ctx.note_issue(f"zip: unsupported compression method {record.method} for {record.name!r}")
             return None
         if record.name.endswith("/") and record.usize == 0:
