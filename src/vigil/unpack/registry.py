@@ -11,11 +11,13 @@ from vigil.unpack.base import Unpacker
 from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
 from vigil.unpack.encodings import BinHexUnpacker, UuencodeUnpacker
 from vigil.unpack.html import HtmlUnpacker
+from vigil.unpack.libarchive_formats import UNPACKERS as LIBARCHIVE_UNPACKERS
 from vigil.unpack.mail import MailUnpacker
 from vigil.unpack.ole2 import Ole2Unpacker
 from vigil.unpack.ooxml import OoxmlUnpacker
 from vigil.unpack.pdf import PdfUnpacker
 from vigil.unpack.rtf import RtfUnpacker
+from vigil.unpack.szdd import SzddUnpacker
 from vigil.unpack.tar import TarUnpacker
 from vigil.unpack.tnef import TnefUnpacker
 from vigil.unpack.zip import ZipUnpacker
@@ -35,6 +37,8 @@ BUILTIN: tuple[Unpacker, ...] = (
     UuencodeUnpacker(),
     BinHexUnpacker(),
     TnefUnpacker(),
+    *LIBARCHIVE_UNPACKERS,
+    SzddUnpacker(),
 )
 
 
