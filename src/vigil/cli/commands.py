@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,4 +27,8 @@ def _scan_command() -> Command:
 
 
 #: Factories, so a subcommand's imports cost nothing unless it runs.
-COMMANDS: tuple[Callable[[], Command], ...] = (_scan_command,)
+COMMANDS: tuple[Callable[[], Command], ...] = (
+    _scan_command,
+    lambda: import_module("vigil.cli.update").COMMAND,
+    lambda: import_module("vigil.cli.db").COMMAND,
+)
