@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from vigil.errors import VigilError
 from vigil.update.fetch import FetchPolicy, check_url
 
-DEFAULT_CONFIG = "/etc/vigil/update.toml"
+DEFAULT_CONFIG = "/etc/vigil/update.toml"  # also in vigil.cli.update
 _TYPES = ("bundle", "cvd", "yara")
 
 
