@@ -96,6 +96,7 @@ class Vault:
         self.blobs = os.path.join(root, "blobs")
         self.key = key
         self.index = index
+        self.notes: list[str] = []  # what recovery repaired when the vault was opened
 
     @classmethod
     def open(cls, root: str | None = None, *, recover: bool = True) -> Vault:
@@ -107,7 +108,7 @@ class Vault:
         if recover:
             from vigil.actions.quarantine_recover import recover as run_recovery
 
-            run_recovery(vault)
+            vault.notes = run_recovery(vault)
         return vault
 
     def close(self) -> None:
