@@ -31,4 +31,5 @@ COMMANDS: tuple[Callable[[], Command], ...] = (
     _scan_command,
     lambda: import_module("vigil.cli.update").COMMAND,
     lambda: import_module("vigil.cli.db").COMMAND,
+    lambda: import_module("vigil.cli.watch").COMMAND,
 )
