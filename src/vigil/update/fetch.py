@@ -175,7 +175,7 @@ def _receive(
 ) -> None:
     """Stream the body to the partial file; keep what arrived if the connection breaks, for a resume."""
     mode = "ab" if resumed else "wb"
-    have = os.path.getsize(slot.part) if resumed else 0
+    have = start = os.path.getsize(slot.part) if resumed else 0
     length = response.headers.get("Content-Length")
     if length is not None and length.isdigit() and have + int(length) > policy.max_bytes:
         _drop_part(slot)
@@ -194,6 +194,8 @@ def _receive(
                 _drop_part(slot)
                 raise FetchError(f"{url}: body exceeds the {policy.max_bytes}-byte cap")
             out.write(chunk)
+    if length is not None and length.isdigit() and have < start + int(length):
+        raise _Retry(f"connection closed after {have} of {start + int(length)} bytes")
 
 
 def fetch_head(url: str, policy: FetchPolicy, size: int) -> bytes:
