@@ -122,6 +122,8 @@ def _death(status: int) -> MalformedInput | LimitExceeded:
     """How a worker that died mid-job is reported: CPU exhaustion is a limit, anything else a parse issue."""
     if status == -signal.SIGXCPU:
         return LimitExceeded("MaxScanTime", "parser worker CPU limit")
+    if status == wire.EXIT_NO_MEMORY:
+        return LimitExceeded(wire.MEMORY_LIMIT, "parser worker address space")
     how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
     return MalformedInput(f"parser worker died ({how})")
 
@@ -137,6 +139,7 @@ class _Job:
     charge: bool = True
     pending: Entry | None = None
     awaiting_decision: bool = False
+    finished: bool = False
     damaged: list[str] = field(default_factory=list)
 
     def on_header(self, payload: bytes) -> None:
@@ -217,17 +220,13 @@ class WorkerPool:
         """
         worker = self._acquire()
         state = _Job(worker, ctx, encrypted_alert, self._deadline(ctx), charge)
-        healthy = False
         try:
             worker.send(wire.JOB, _job_payload(job, params, data))
             yield from self._converse(state)
-            healthy = True
         except _WorkerGone as exc:
             raise self._failure(worker, str(exc)) from None
         finally:
-            if not healthy:
-                healthy = self._wind_down(state)
-            self._release(worker, healthy)
+            self._release(worker, state.finished or self._wind_down(state))
         if state.damaged:
             raise MalformedInput(f"truncated or damaged members: {', '.join(state.damaged[:5])}")
 
@@ -237,6 +236,7 @@ class WorkerPool:
             if tag == wire.DATA:
                 yield state.on_data(payload)
             elif tag in _TERMINAL_OUTCOMES:
+                state.finished = True
                 _TERMINAL_OUTCOMES[tag](payload)
                 return
             else:
@@ -355,6 +355,17 @@ def default_pool() -> WorkerPool:
             _pool, _pool_pid = WorkerPool(), os.getpid()
             atexit.register(_pool.close)
         return _pool
+
+
+def set_default_pool(pool: WorkerPool) -> WorkerPool | None:
+    """Install `pool` (e.g. with other WorkerLimits) as the process-wide pool; returns the previous one,
+    which the caller should close."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        previous = _pool if _pool_pid == os.getpid() else None
+        _pool, _pool_pid = pool, os.getpid()
+        atexit.register(pool.close)
+        return previous
 
 
 def run_isolated(

@@ -42,6 +42,8 @@ KIND_FILE, KIND_OTHER = 0, 1
 NOBODY = 65534
 _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 MEMORY_LIMIT = "MaxWorkerMemory"
+#: Exit status of a worker that ran out of address space outside a job (reading a large request).
+EXIT_NO_MEMORY = 3
 
 
 class JobQuit(Exception):
@@ -211,8 +213,14 @@ def main() -> None:
     args = parser.parse_args()
     jobs = _resolve_jobs()  # import before locking down: imports open files
     harden(args.memory, args.nofile, (args.cpu + 1) * args.jobs)
-    serve(jobs, args.jobs, args.cpu)
+    try:
+        serve(jobs, args.jobs, args.cpu)
+    except MemoryError:
+        os._exit(EXIT_NO_MEMORY)
 
 
 if __name__ == "__main__":
-    main()
+    # Run from the imported module, not __main__: jobs raise this module's exception classes.
+    from vigil.unpack import isolated_worker
+
+    isolated_worker.main()
