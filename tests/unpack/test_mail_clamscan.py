@@ -82,6 +82,9 @@ def _mime_tnef() -> bytes:
     return as_bytes(msg)
 
 
+_BASE64_PART = b"application/x-y\r\nContent-Transfer-Encoding: base64\r\n"
+
+
 def _headers(lines: bytes) -> bytes:
     return b"From: a@b\r\nMIME-Version: 1.0\r\n" + lines + b"\r\nbody\r\n"
 
@@ -92,9 +95,7 @@ CASES: dict[str, bytes] = {
     "uu.eml": _with_attachment(MARKER, "x-uuencode", "x.exe"),
     "zip.eml": _nested_zip(),
     "forwarded.eml": _forwarded(),
-    "deep10.eml": deep(10, leaf=base64.b64encode(MARKER)).replace(
-        b"Content-Type: text/plain\r\n", b"Content-Type: application/x-y\r\nContent-Transfer-Encoding: base64\r\n"
-    ),
+    "deep10.eml": deep(10, leaf=base64.b64encode(MARKER)).replace(b"text/plain\r\n", _BASE64_PART),
     "box.mbox": _mbox(),
     "tnef.eml": _mime_tnef(),
     "binhex.hqx": binhex(b"MZ" + MARKER, "m.exe"),
