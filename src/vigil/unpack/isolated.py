@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,7 +212,7 @@ class WorkerPool:
         encrypted_alert: str,
         *,
         charge: bool = True,
-    ) -> Iterator[Child]:
+    ) -> Generator[Child, None, None]:
         """Run `job` on `data` in a worker, yielding the members it reads within the scan's budgets.
 
         With `charge` off the members are granted `remaining_bytes()` but not charged: for decoders whose
@@ -370,6 +370,6 @@ def set_default_pool(pool: WorkerPool) -> WorkerPool | None:
 
 def run_isolated(
     job: str, params: str, data: ByteView, ctx: ScanContext, encrypted_alert: str
-) -> Iterator[Child]:
+) -> Generator[Child, None, None]:
     """Run a registered worker job on the default pool (see `WorkerPool.run`)."""
     return default_pool().run(job, params, data, ctx, encrypted_alert)
