@@ -32,7 +32,6 @@ class Stats:
     timeouts: int = 0
     excluded: int = 0
     own: int = 0
-    quarantined: int = 0
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
