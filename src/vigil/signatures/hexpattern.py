@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -315,11 +316,24 @@ def parse_hex(text: str, *, strict: bool = True, modifiers: Modifiers = Modifier
     """Parse a ClamAV hex signature; `strict` adds the `.ndb` Boyer-Moore rule (static sigs need 3 bytes)."""
     if not text or any(ch.isspace() for ch in text):
         raise PatternError("empty pattern or whitespace in pattern")
+    if modifiers == _PLAIN and len(text) % 2 == 0 and _is_plain_static(text):
+        return _static_pattern(text, strict)
     pieces = _split_parts(_expand_small_gaps(text))
     parts = [p if isinstance(p, _Gap) else _parse_part(p) for p in pieces]
     if strict and _is_plain_static(text) and len(text) < 6:
         raise PatternError("static pattern too short (needs 3 bytes)")
     return _build(text, parts, modifiers)
+
+
+_PLAIN = Modifiers()
+
+
+def _static_pattern(text: str, strict: bool) -> HexPattern:
+    """Fast path for wildcard-free patterns (most of any real database): no syntax tree needed."""
+    if strict and len(text) < 6:
+        raise PatternError("static pattern too short (needs 3 bytes)")
+    literal = "".join(_esc(c) for c in bytes.fromhex(text)).encode("ascii")
+    return HexPattern(source=text, regex=literal, prefilter=literal, min_length=len(text) // 2)
 
 
 def _is_plain_static(text: str) -> bool:
@@ -338,6 +352,7 @@ def _esc(c: int) -> str:
     return f"\\x{c:02x}"
 
 
+@cache
 def _charclass(members: frozenset[int]) -> str:
     """A class of byte values written only with \\xNN escapes, so hyperscan and `re` read it alike."""
     if members == _ALL:
@@ -371,6 +386,18 @@ _EDGE_ANCHORS = {
 }
 
 
+@cache
+def _byte_set(value: int, mask: int, nocase: bool) -> frozenset[int]:
+    """Bytes a (possibly nibble-wildcarded) pattern byte accepts; cached, as 50k-signature databases
+    repeat the same few hundred (value, mask) pairs millions of times."""
+    if mask == 0xFF and not nocase:
+        return frozenset((value,))
+    found = {c for c in range(256) if (c & mask) == (value & mask)}
+    if nocase:
+        found |= {ord(chr(c).swapcase()) for c in found if chr(c).isascii() and chr(c).isalpha()}
+    return frozenset(found)
+
+
 @dataclass(frozen=True, slots=True)
 class _Emit:
     """How to render nodes: `pre` drops lookarounds (hyperscan prefilter); `wide`/`nocase` from modifiers."""
@@ -380,10 +407,7 @@ class _Emit:
     nocase: bool
 
     def byte_set(self, node: _Byte) -> frozenset[int]:
-        found = {c for c in range(256) if node.matches(c)}
-        if self.nocase:
-            found |= {ord(chr(c).swapcase()) for c in found if chr(c).isascii() and chr(c).isalpha()}
-        return frozenset(found)
+        return _byte_set(node.value, node.mask, self.nocase)
 
     def byte(self, node: _Byte) -> str:
         if node.mask == 0:
