@@ -97,7 +97,8 @@ class Watcher:
         poller.register(self._wake_r, select.POLLIN)
         try:
             while not self._stopping.is_set():
-                for fd, _mask in poller.poll():
+                # a timeout, because a signal may be delivered to another thread and leave poll() asleep
+                for fd, _mask in poller.poll(500):
                     if fd == self.fan_fd:
                         self._read_events()
         finally:
