@@ -316,8 +316,8 @@ def parse_hex(text: str, *, strict: bool = True, modifiers: Modifiers = Modifier
     """Parse a ClamAV hex signature; `strict` adds the `.ndb` Boyer-Moore rule (static sigs need 3 bytes)."""
     if not text or any(ch.isspace() for ch in text):
         raise PatternError("empty pattern or whitespace in pattern")
-    if modifiers == _PLAIN and len(text) % 2 == 0 and _is_plain_static(text):
-        return _static_pattern(text, strict)
+    if modifiers == _PLAIN and len(text) >= 6 and len(text) % 2 == 0 and _is_plain_static(text):
+        return _static_pattern(text)
     pieces = _split_parts(_expand_small_gaps(text))
     parts = [p if isinstance(p, _Gap) else _parse_part(p) for p in pieces]
     if strict and _is_plain_static(text) and len(text) < 6:
@@ -328,10 +328,8 @@ def parse_hex(text: str, *, strict: bool = True, modifiers: Modifiers = Modifier
 _PLAIN = Modifiers()
 
 
-def _static_pattern(text: str, strict: bool) -> HexPattern:
-    """Fast path for wildcard-free patterns (most of any real database): no syntax tree needed."""
-    if strict and len(text) < 6:
-        raise PatternError("static pattern too short (needs 3 bytes)")
+def _static_pattern(text: str) -> HexPattern:
+    """Fast path for wildcard-free patterns of 3+ bytes (most of any real database): no syntax tree."""
     literal = "".join(_esc(c) for c in bytes.fromhex(text)).encode("ascii")
     return HexPattern(source=text, regex=literal, prefilter=literal, min_length=len(text) // 2)
 
