@@ -38,10 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _record(entry: Entry) -> dict[str, Any]:
-    return {"id": entry.id, "state": entry.state, "path": os.fsdecode(entry.path),
-            "detection": entry.detection, "size": entry.size, "sha256": entry.sha256, "mode": f"{entry.mode:04o}", "uid": entry.uid,
-            "gid": entry.gid, "mtime_ns": entry.mtime_ns, "quarantined_at": entry.quarantined_at,
-            "db_version": entry.db_version, "engine_version": entry.engine_version}
+    return {
+        "id": entry.id, "state": entry.state, "path": os.fsdecode(entry.path), "detection": entry.detection,
+        "size": entry.size, "sha256": entry.sha256, "mode": f"{entry.mode:04o}", "uid": entry.uid,
+        "gid": entry.gid, "mtime_ns": entry.mtime_ns, "quarantined_at": entry.quarantined_at,
+        "db_version": entry.db_version, "engine_version": entry.engine_version,
+    }
 
 
 def _when(timestamp: float) -> str:
