@@ -32,4 +32,5 @@ COMMANDS: tuple[Callable[[], Command], ...] = (
     lambda: import_module("vigil.cli.update").COMMAND,
     lambda: import_module("vigil.cli.db").COMMAND,
     lambda: import_module("vigil.cli.watch").COMMAND,
+    lambda: import_module("vigil.cli.quarantine").COMMAND,
 )
