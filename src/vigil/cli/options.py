@@ -131,6 +131,7 @@ def _add_engine(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not use the scan cache")
     parser.add_argument("--move", metavar="DIR")
     parser.add_argument("--copy", metavar="DIR")
+    parser.add_argument("--quarantine", action="store_true", help="move infected files into the vault")
 
 
 def build_scan_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -33,10 +33,15 @@ FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdli
 class Action:
     """The --move/--copy/--remove choice, resolved before the scan as clamscan's action_setup does."""
 
-    kind: str  # move | copy | remove
+    kind: str  # move | copy | remove | quarantine
     directory: str = ""
 
-    def apply(self, path: str) -> tuple[ActionResult, str]:
+    def apply(self, path: str, name: str = "") -> tuple[ActionResult, str]:
+        if self.kind == "quarantine":
+            from vigil.actions.quarantine_scan import quarantine_file
+
+            result = quarantine_file(path, name)
+            return result, f"quarantined as '{result.destination}'"
         if self.kind == "remove":
             return remove_file(path), "Removed."
         if self.kind == "move":
@@ -47,6 +52,8 @@ class Action:
 
 
 def _action(args: argparse.Namespace) -> Action | None:
+    if args.quarantine:
+        return Action("quarantine")
     if args.move:
         return Action("move", resolve_dir(args.move))
     if args.copy:
@@ -99,7 +106,7 @@ class ScanRun:
         else:
             self._text_report(report)
         if report.infected and self.action is not None and item.target.path is not None:
-            self._act(item.target.path)
+            self._act(item.target.path, report.name or "")
 
     def _text_report(self, report: ScanReport) -> None:
         lines = text.result_lines(report, allmatch=self.args.allmatch)
@@ -110,10 +117,10 @@ class ScanRun:
             for line in explain.explain_lines(report, allmatch=self.args.allmatch):
                 self.out.info(line)
 
-    def _act(self, path: str) -> None:
+    def _act(self, path: str, name: str) -> None:
         assert self.action is not None
         try:
-            result, outcome = self.action.apply(path)
+            result, outcome = self.action.apply(path, name)
         except ActionError as exc:
             self.counts.errors += 1
             self.out.error(text.escape_path(str(exc)))
