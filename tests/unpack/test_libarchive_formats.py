@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
 from pathlib import Path
 
 import libarchive
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from unpack_helpers import row, rows, unpack
 
 from vigil.engine import Engine
@@ -191,3 +196,43 @@ def test_a_family_switched_off_by_name_is_not_unpacked() -> None:
     target = ScanTarget(display="clam.7z", path=str(FILES / "clam.7z"))
     engine = Engine(load_database(), ScanSettings(disabled_unpackers=frozenset({"7z"})))
     assert engine.scan(target).verdict is Verdict.CLEAN
+
+
+@needs_files
+@pytest.mark.skipif(shutil.which("7z") is None, reason="7z (Debian p7zip-full) not installed")
+@pytest.mark.parametrize("header_encryption", ["off", "on"])
+def test_encrypted_7z_is_flagged_like_clamscan(tmp_path: Path, header_encryption: str) -> None:
+    (tmp_path / "clam.exe").write_bytes((FILES / "clam.exe").read_bytes())
+    archive = tmp_path / "enc.7z"
+    subprocess.run(
+        ["7z", "a", "-pSecret", f"-mhe={header_encryption}", str(archive), str(tmp_path / "clam.exe")],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ScanContext(ScanLimits())
+    with contextlib.suppress(MalformedInput):  # encrypted headers cannot be listed at all
+        assert unpack(archive.read_bytes(), FileType.SEVENZIP, ctx=ctx) == []
+    assert ctx.alerts == ["Heuristics.Encrypted.7Zip"]
+    if shutil.which("clamscan"):
+        db = tmp_path / "c.hdb"
+        db.write_text(subprocess.run(["sigtool", "--md5", str(tmp_path / "clam.exe")], capture_output=True,
+                                     text=True, check=True).stdout)  # fmt: skip
+        out = subprocess.run(
+            ["clamscan", "--no-summary", "--alert-encrypted-archive=yes", "-d", str(db), str(archive)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        assert out.strip().endswith("Heuristics.Encrypted.7Zip FOUND")
+
+
+@needs_files
+@settings(max_examples=60, deadline=None)
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 200), st.binary(min_size=1, max_size=4)), min_size=1, max_size=4)
+)
+def test_libarchive_fuzz_smoke_on_mutated_7z(cuts: list[tuple[int, bytes]]) -> None:
+    data = bytearray((FILES / "clam.7z").read_bytes())
+    for pos, junk in cuts:
+        data[pos : pos + len(junk)] = junk
+    assert _outcome(bytes(data), FileType.SEVENZIP) in {"ok", "malformed"}

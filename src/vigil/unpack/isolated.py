@@ -337,7 +337,9 @@ class _Handlers(dict[bytes, Callable[[_Job, bytes], None]]):
 _HANDLERS = _Handlers(
     {
         wire.HEADER: _Job.on_header,
-        wire.ALERT: lambda state, payload: state.ctx.note_alert(payload.decode("ascii", "replace")),
+        wire.ALERT: lambda state, payload: state.ctx.note_alert(
+            payload.decode("ascii", "replace") or state.encrypted_alert
+        ),
         wire.ISSUE: lambda state, payload: state.ctx.note_issue(payload.decode("utf-8", "replace")),
     }
 )

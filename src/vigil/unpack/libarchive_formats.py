@@ -90,6 +90,8 @@ def read_job(data: bytes, params: str, chan: Channel) -> None:
     except archive_error as exc:
         if exc.errno == errno.ENOMEM:
             raise JobLimit("MaxWorkerMemory") from None
+        if "encrypted" in str(exc.msg).lower():  # e.g. a 7z or RAR with encrypted headers
+            chan.alert("")
         raise JobMalformed(f"libarchive: {exc.msg}") from None
     finally:
         ffi.read_free(archive_p)
