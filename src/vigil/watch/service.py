@@ -147,7 +147,8 @@ class Watcher:
             return None
         path = os.readlink(f"/proc/self/fd/{event.fd}")
         info = os.fstat(event.fd)
-        if not stat.S_ISREG(info.st_mode) or not self._paths.wanted(path):
+        # an empty file holds nothing to find (clamscan skips them too); new files are opened empty
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or not self._paths.wanted(path):
             self.stats.add(excluded=1)
             self._answer_now(event, fanotify.FAN_ALLOW)
             return None
