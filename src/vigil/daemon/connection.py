@@ -51,15 +51,19 @@ class ClientConnection:
         finally:
             self._loop.remove_reader(fileno)
 
-    async def fill(self, deadline: float) -> int:
-        """Read once more into the buffer; returns the number of bytes read (0 at EOF)."""
+    async def fill(self, deadline: float, size: int = RECV_SIZE) -> int:
+        """Read once more into the buffer; returns the number of bytes read (0 at EOF).
+
+        Command reads ask for no more than a command's worth, so that an oversize command leaves bytes
+        unread and the close resets the connection, as clamd's does.
+        """
         while True:
             try:
                 if self.unix:
-                    data, fds, _, _ = socket.recv_fds(self.sock, RECV_SIZE, MAX_FDS)
+                    data, fds, _, _ = socket.recv_fds(self.sock, size, MAX_FDS)
                     self.fds.extend(fds)
                 else:
-                    data = self.sock.recv(RECV_SIZE)
+                    data = self.sock.recv(size)
             except (BlockingIOError, InterruptedError):
                 await self._wait_readable(deadline)
                 continue

@@ -23,6 +23,7 @@ INVALID_IN_SESSION = b"Command invalid inside IDSESSION. ERROR"
 OLD_STYLE_IN_SESSION = b"Only nCMDS\\n and zCMDS\\0 are accepted inside IDSESSION. ERROR"
 ERROR_PROCESSING = b"Error processing command. ERROR"
 ALLMATCH_DISABLED = b"ALLMATCHSCAN command disabled by clamd configuration. ERROR"
+FD_WITHOUT_FILDES = b"PROTOCOL ERROR: ancillary data sent without FILDES. ERROR"
 WORKER_DIED = b"Scan worker process died. ERROR"
 ENGINE_NAME = "Vigil"
 
@@ -180,3 +181,15 @@ def allowed(command: Command, *, in_session: bool, first_read: bool) -> bool:
     if command.name == b"END":
         return in_session
     return spec.in_session or not in_session
+
+
+FD_SENSITIVE = frozenset({b"SCAN", b"CONTSCAN", b"MULTISCAN", b"ALLMATCHSCAN", b"FILDES"})
+
+
+def fd_with_command(command: Command) -> bytes | None:
+    """clamd's answer when an fd arrives in the same packet as a path or FILDES command (its FILDES
+    wants the fd in a later packet); PING and the like just drop the fd. Observed in 1.4.6."""
+    if command.name not in FD_SENSITIVE:
+        return None
+    term = b"\0" if command.name == b"FILDES" else command.term
+    return reply(FD_WITHOUT_FILDES, term) + reply(ERROR_PROCESSING, term)

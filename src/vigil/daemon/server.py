@@ -100,16 +100,16 @@ class Server:
             except p.Incomplete:
                 if conn.eof:
                     raise _Abort() from None
-                await self._fill(conn, deadline)
+                await self._fill(conn, deadline, max(1, p.COMMAND_MAX - len(conn.buf)))
                 continue
             except p.Oversize:
                 raise _Abort(reset=True) from None
             del conn.buf[:used]
             return command
 
-    async def _fill(self, conn: ClientConnection, deadline: float) -> None:
+    async def _fill(self, conn: ClientConnection, deadline: float, size: int = 1 << 16) -> None:
         try:
-            await conn.fill(deadline)
+            await conn.fill(deadline, size)
         except Timeout:
             await conn.send(p.COMMAND_READ_TIMED_OUT, self.config.read_timeout)
             raise _Abort() from None
@@ -122,6 +122,10 @@ class Server:
         request = _Request(conn, command, None)
         if not p.allowed(command, in_session=False, first_read=True):
             await conn.send(p.reply(p.UNKNOWN_COMMAND, command.term), self.config.read_timeout)
+            return
+        misuse = p.fd_with_command(command) if conn.fds and not conn.buf else None
+        if misuse is not None:
+            await conn.send(misuse, self.config.read_timeout)
             return
         answer = await HANDLERS[command.name](self, request)
         if answer is not None:
