@@ -10,7 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from watch_helpers import EICAR, WatchProcess, make_tree, needs_fanotify, read_in_child, run
+from watch_helpers import (
+    EICAR,
+    WatchProcess,
+    make_tree,
+    needs_fanotify,
+    read_in_child,
+    run,
+    write_in_child,
+)
 
 pytestmark = [needs_fanotify, pytest.mark.timeout(60)]
 Start = Callable[..., WatchProcess]
@@ -58,8 +66,8 @@ def test_clean_opens_are_cached(tmp_path: Path, start_watch: Start) -> None:
     watcher = start_watch(str(tree))
     for _ in range(5):
         assert read_in_child(tree / "clean.txt")[0] == 0
-    (tree / "clean.txt").write_bytes(b"changed, still clean\n")  # new mtime/ctime: scanned again
-    (tree / "clean.txt").write_bytes(b"changed again\n")
+    write_in_child(tree / "clean.txt", b"changed, still clean\n")  # new mtime/ctime: scanned again
+    write_in_child(tree / "clean.txt", b"changed again\n")
     assert read_in_child(tree / "clean.txt") == (0, b"changed again\n")
     stats = watcher.stop()
     assert stats["scanned"] >= 2 and stats["cache_hits"] >= 4
