@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-
 from daemon_env import EICAR, STREAM_MAX, Daemon, Tree
-from daemon_wire import Pause, PassFd, Step, chunk, instream, talk
+from daemon_wire import PassFd, Pause, Step, chunk, instream, talk
 
 Script = Callable[[Tree], list[Step]]
 
@@ -84,7 +84,7 @@ CASES: dict[str, Script] = {
     "INSTREAM-eicar": lambda t: instream(EICAR),
     "nINSTREAM-eicar": lambda t: instream(EICAR, framing=b"n"),
     "INSTREAM-1-byte-chunks": lambda t: instream(EICAR, size=1),
-    "INSTREAM-zip-100-byte-chunks": lambda t: instream(open(t.p("clam.zip"), "rb").read(), size=100),
+    "INSTREAM-zip-100-byte-chunks": lambda t: instream(Path(t.p("clam.zip")).read_bytes(), size=100),
     "INSTREAM-empty": lambda t: [b"zINSTREAM\0", chunk(b"")],
     "INSTREAM-exact-limit": lambda t: instream(b"a" * STREAM_MAX, size=1 << 16),
     "INSTREAM-over-limit": lambda t: instream(b"a" * (STREAM_MAX + 1), size=1 << 16),
@@ -206,7 +206,8 @@ def test_symlink_argument_is_not_reported_clean(tree: Tree, clamd: Daemon, vigil
     """clamd says `link: OK` without scanning it; vigild answers an ERROR (docs/compat.md)."""
     steps: list[Step] = [b"zSCAN " + _p(tree, "link") + b"\0"]
     assert talk(clamd.socket, steps)[0] == _p(tree, "link") + b": OK\0"
-    assert talk(vigild.socket, steps)[0] == _p(tree, "link") + b": Symbolic link not followed, not scanned. ERROR\0"
+    expected = _p(tree, "link") + b": Symbolic link not followed, not scanned. ERROR\0"
+    assert talk(vigild.socket, steps)[0] == expected
 
 
 def test_special_file_gets_one_error_line(tree: Tree, clamd: Daemon, vigild: Daemon) -> None:
