@@ -117,15 +117,15 @@ class LayerMatcher:
         for target in view.targets:
             logical_ids.update(self.db.logical_unconditional.get(target, ()))
         for entry_id in dict.fromkeys(candidates):
-            entry = content.entries[entry_id]
-            if entry.sub >= 0:
-                logical_ids.add(entry.sig)
+            sig_index, sub_index = content.owner(entry_id)
+            if sub_index >= 0:
+                logical_ids.add(sig_index)
                 continue
             hit = content.first(entry_id, view.data, self.exe)
             if hit is not None:
-                body = self.db.bodies[entry.sig]
                 evidence = self._evidence(view, hit)
-                self._add(body.meta, "body", (RANK_BODY, view_index, hit[0], entry.sig), evidence)
+                meta = self.db.bodies[sig_index].meta
+                self._add(meta, "body", (RANK_BODY, view_index, hit[0], sig_index), evidence)
         for sig_index in sorted(logical_ids):
             self._match_logical(view_index, view, sig_index)
 

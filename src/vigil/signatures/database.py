@@ -1,29 +1,36 @@
-"""SignatureDB: every matcher, compiled once, immutable, picklable for worker processes."""
+"""SignatureDB: every matcher, compiled once, immutable, cheap to share with worker processes.
+
+Built from parsed records by `build_database`, or restored from the on-disk cache by `signatures.store`
+with the same shape: bulky parts (hash columns, record blobs, hyperscan databases) are then memory
+mapped and records are decoded only when a signature is a candidate.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vigil.signatures.formats.ldb import ContentSub, LogicalSig
 from vigil.signatures.formats.ndb import BodySig
 from vigil.signatures.logic import evaluate_logic
 from vigil.signatures.match.content import ContentEntry, ContentMatcher
 from vigil.signatures.match.hashes import AllowList, HashIndexes
+from vigil.signatures.names import NameTable
 from vigil.signatures.records import AllowHash, HashSig, YaraSource
 
 if TYPE_CHECKING:
     from vigil.signatures.match.yara import YaraMatcher
+
+_EXEC_OFFSET_KINDS = frozenset({"ep", "sec", "sec_any", "last_sec"})
 
 
 @dataclass(slots=True)
 class SignatureDB:
     hashes: HashIndexes
     allow: AllowList
-    bodies: tuple[BodySig, ...]
-    logicals: tuple[LogicalSig, ...]
+    bodies: Sequence[BodySig]
+    logicals: Sequence[LogicalSig]
     content: ContentMatcher
     yara: YaraMatcher | None = None
     magic: tuple[object, ...] = ()
@@ -32,20 +39,25 @@ class SignatureDB:
     version: str = ""
     official_version: int = 0  # daily/main CVD version when a container was loaded (clamd VERSION)
     official_time: int = 0  # its build time (Unix seconds)
-    extra: dict[str, object] = field(default_factory=dict)
     #: target type -> logical signatures whose logic holds with no content match (e.g. `0=0`):
     #: they cannot wait for a hyperscan candidate and are evaluated on every layer of that target.
     logical_unconditional: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    exec_offsets: bool = False  # some signature needs PE/ELF structure (EP/section offsets, TDB EP)
+    warnings: tuple[str, ...] = ()
+    store_path: str | None = None  # the compiled-cache entry this DB was mapped from, if any
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """A mapped database travels to another process as its cache path, not as its bytes."""
+        if self.store_path is not None:
+            from vigil.signatures.store import load_path
+
+            return (load_path, (self.store_path,))
+        return object.__reduce_ex__(self, protocol)
 
     @property
     def signature_count(self) -> int:
         yara_rules = self.yara.rule_count if self.yara is not None else 0
         return len(self.hashes) + len(self.bodies) + len(self.logicals) + yara_rules
-
-    @property
-    def needs_exec_info(self) -> bool:
-        """Whether any signature refers to PE/ELF structure, so plain scans can skip parsing it."""
-        return bool(self.hashes.section or self.hashes.imports) or self.extra.get("exec_offsets") is True
 
 
 def _body_entries(bodies: Sequence[BodySig]) -> Iterable[ContentEntry]:
@@ -60,44 +72,43 @@ def _logical_entries(logicals: Sequence[LogicalSig]) -> Iterable[ContentEntry]:
                 yield ContentEntry(sub.pattern, sub.offset, sig.tdb.target, index, sub_index)
 
 
-_EXEC_OFFSET_KINDS = frozenset({"ep", "sec", "sec_any", "last_sec"})
-
-
 def build_database(records: Iterable[object], sources: Sequence[str]) -> SignatureDB:
     """Group parsed records by kind and build each matcher once."""
-    buckets: dict[type, list[object]] = {}
+    buckets: dict[str, list[object]] = {}
     for record in records:
-        buckets.setdefault(type(record), []).append(record)
-
-    def take(kind: type) -> list[object]:
-        return buckets.pop(kind, [])
-
-    bodies = tuple(b for b in take(BodySig) if isinstance(b, BodySig))
-    logicals = tuple(s for s in take(LogicalSig) if isinstance(s, LogicalSig))
-    hash_sigs = [h for h in take(HashSig) if isinstance(h, HashSig)]
-    allows = [a for a in take(AllowHash) if isinstance(a, AllowHash)]
-    yara_sources = [y for y in take(YaraSource) if isinstance(y, YaraSource)]
+        buckets.setdefault(type(record).__name__, []).append(record)
+    bodies = tuple(b for b in buckets.pop("BodySig", []) if isinstance(b, BodySig))
+    logicals = tuple(s for s in buckets.pop("LogicalSig", []) if isinstance(s, LogicalSig))
+    names = NameTable()
+    files: dict[str, int] = {}
+    hashes = HashIndexes.build(
+        (h for h in buckets.pop("HashSig", []) if isinstance(h, HashSig)), names, files
+    )
+    names.freeze()
+    hashes.set_files(list(files))
     entries = [*_body_entries(bodies), *_logical_entries(logicals)]
-    db = SignatureDB(
-        hashes=HashIndexes.build(hash_sigs),
-        allow=AllowList.build(allows),
+    return SignatureDB(
+        hashes=hashes,
+        allow=AllowList.build(a for a in buckets.pop("AllowHash", []) if isinstance(a, AllowHash)),
         bodies=bodies,
         logicals=logicals,
         content=ContentMatcher(entries),
-        yara=_build_yara(yara_sources),
-        magic=tuple(r for kind, rs in buckets.items() if kind.__name__ == "MagicRule" for r in rs),
-        containers=tuple(r for kind, rs in buckets.items() if kind.__name__ == "ContainerSig" for r in rs),
+        yara=_build_yara([y for y in buckets.pop("YaraSource", []) if isinstance(y, YaraSource)]),
+        magic=tuple(buckets.pop("MagicRule", [])),
+        containers=tuple(buckets.pop("ContainerSig", [])),
         sources=tuple(sources),
+        logical_unconditional=unconditional_logicals(logicals),
+        exec_offsets=_needs_exec(entries, logicals),
     )
-    db.extra["exec_offsets"] = any(e.offset.kind in _EXEC_OFFSET_KINDS for e in entries) or any(
+
+
+def _needs_exec(entries: Sequence[ContentEntry], logicals: Sequence[LogicalSig]) -> bool:
+    return any(e.offset.kind in _EXEC_OFFSET_KINDS for e in entries) or any(
         s.tdb.entry_point is not None or s.tdb.number_of_sections is not None for s in logicals
     )
-    db.version = _version_of(sources)
-    db.logical_unconditional = _unconditional(logicals)
-    return db
 
 
-def _unconditional(logicals: Sequence[LogicalSig]) -> dict[int, tuple[int, ...]]:
+def unconditional_logicals(logicals: Sequence[LogicalSig]) -> dict[int, tuple[int, ...]]:
     by_target: dict[int, list[int]] = {}
     for index, sig in enumerate(logicals):
         if evaluate_logic(sig.logic, [0] * len(sig.subsigs)):
@@ -111,8 +122,3 @@ def _build_yara(sources: Sequence[YaraSource]) -> YaraMatcher | None:
     from vigil.signatures.match.yara import YaraMatcher
 
     return YaraMatcher.build(sources)
-
-
-def _version_of(sources: Sequence[str]) -> str:
-    digest = hashlib.sha256("\0".join(sources).encode("utf-8", "surrogateescape")).hexdigest()
-    return digest[:16]

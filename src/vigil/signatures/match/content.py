@@ -13,6 +13,7 @@ worker processes; each process deserialises a group on first use.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -38,34 +39,51 @@ class ContentEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class _Group:
-    entry_ids: tuple[int, ...]  # hyperscan id i -> entry_ids[i]
+class Group:
+    entry_ids: Sequence[int]  # hyperscan id i -> entry_ids[i]
     blob: bytes | None  # serialised hyperscan database, None when nothing compiled
-    always: tuple[int, ...]  # entries hyperscan could not take: verified on every buffer
+    always: Sequence[int]  # entries hyperscan could not take: verified on every buffer
 
 
 class ContentMatcher:
-    """Candidates per target-type group, then exact verification of positions."""
+    """Candidates per target-type group, then exact verification of positions.
 
-    def __init__(self, entries: Sequence[ContentEntry]) -> None:
-        self.entries = tuple(entries)
-        self.groups = _build_groups(self.entries)
+    `entries` may be a lazy sequence (the compiled-database cache decodes an entry only when it is a
+    candidate); who owns each entry is kept in flat arrays so grouping never decodes them.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[ContentEntry],
+        owners: tuple[Sequence[int], Sequence[int]] | None = None,
+        groups: dict[int, Group] | None = None,
+    ) -> None:
+        self.entries = entries
+        if owners is None:
+            owners = (array("I", (e.sig for e in entries)), array("i", (e.sub for e in entries)))
+        self.sigs, self.subs = owners
+        self.groups = groups if groups is not None else _build_groups(entries)
         self._runtime: dict[int, Any] = {}
         self._regex: dict[int, re.Pattern[bytes]] = {}
-        self._by_logical = _index_logical(self.entries)
+        self._by_logical: dict[int, dict[int, int]] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {"entries": self.entries, "groups": self.groups}
+        return {"entries": self.entries, "sigs": self.sigs, "subs": self.subs, "groups": self.groups}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.entries = state["entries"]
+        self.sigs, self.subs = state["sigs"], state["subs"]
         self.groups = state["groups"]
         self._runtime = {}
         self._regex = {}
-        self._by_logical = _index_logical(self.entries)
+        self._by_logical: dict[int, dict[int, int]] | None = None
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.sigs)
+
+    def owner(self, entry_id: int) -> tuple[int, int]:
+        """(signature index, subsignature index or -1 for a body signature) of an entry."""
+        return self.sigs[entry_id], self.subs[entry_id]
 
     def candidates(self, targets: Iterable[int], buf: bytes | memoryview) -> list[int]:
         """Entry ids whose prefilter occurs in `buf`, for the groups of the given target types."""
@@ -81,6 +99,8 @@ class ContentMatcher:
 
     def logical_entry_ids(self, sig: int) -> dict[int, int]:
         """Subsignature index -> entry id for one logical signature's content subsignatures."""
+        if self._by_logical is None:  # built on first use: a body-only database never needs it
+            self._by_logical = _index_logical(self.sigs, self.subs)
         return self._by_logical.get(sig, {})
 
     def first(self, entry_id: int, buf: bytes | memoryview, exe: ExecInfo | None) -> tuple[int, int] | None:
@@ -118,7 +138,7 @@ class ContentMatcher:
             self._regex[entry_id] = rx
         return rx
 
-    def _scan_group(self, target: int, group: _Group, buf: bytes | memoryview) -> list[int]:
+    def _scan_group(self, target: int, group: Group, buf: bytes | memoryview) -> list[int]:
         runtime = self._runtime.get(target)
         if runtime is None:
             assert group.blob is not None
@@ -135,22 +155,22 @@ class ContentMatcher:
         return hits
 
 
-def _index_logical(entries: Sequence[ContentEntry]) -> dict[int, dict[int, int]]:
+def _index_logical(sigs: Sequence[int], subs: Sequence[int]) -> dict[int, dict[int, int]]:
     index: dict[int, dict[int, int]] = {}
-    for entry_id, entry in enumerate(entries):
-        if entry.sub >= 0:
-            index.setdefault(entry.sig, {})[entry.sub] = entry_id
+    for entry_id, sub in enumerate(subs):
+        if sub >= 0:
+            index.setdefault(sigs[entry_id], {})[sub] = entry_id
     return index
 
 
-def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, _Group]:
+def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, Group]:
     by_target: dict[int, list[int]] = {}
     for entry_id, entry in enumerate(entries):
         by_target.setdefault(entry.target, []).append(entry_id)
     return {target: _compile_group(entries, ids) for target, ids in by_target.items()}
 
 
-def _compile_group(entries: Sequence[ContentEntry], ids: list[int]) -> _Group:
+def _compile_group(entries: Sequence[ContentEntry], ids: list[int]) -> Group:
     usable = [i for i in ids if entries[i].pattern.prefilter]
     rejected = [i for i in ids if not entries[i].pattern.prefilter]
     try:
@@ -159,7 +179,7 @@ def _compile_group(entries: Sequence[ContentEntry], ids: list[int]) -> _Group:
         usable, bad = _compilable(entries, usable)
         rejected += bad
         blob = _compile(entries, usable) if usable else None
-    return _Group(tuple(usable), blob, tuple(rejected))
+    return Group(tuple(usable), blob, tuple(rejected))
 
 
 def _compile(entries: Sequence[ContentEntry], ids: Sequence[int]) -> bytes:

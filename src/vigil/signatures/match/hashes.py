@@ -1,40 +1,123 @@
 """Exact-hash lookups for `.hdb/.hsb` (whole layer), `.mdb/.msb` (PE section) and `.imp` (imports).
 
-Keyed by (algorithm, digest); each entry keeps the size (None for `*`) and the signature, in load order,
-because with the same hash listed twice ClamAV reports the later line.
+Millions of hashes must load in well under a second and be shared by worker processes, so each
+algorithm's entries live in flat arrays, not Python objects: digests sorted in one fixed-width blob
+with a 65,536-bucket index on their first two bytes, and parallel arrays for the size, the name and
+the origin. The arrays are written to and mapped from the compiled-database cache as they are.
+Equal digests keep load order, because with the same hash listed twice ClamAV reports the later line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from vigil.signatures.names import NameTable
 from vigil.signatures.records import AllowHash, HashScope, HashSig, SigMeta
-from vigil.types import HashAlgo
+from vigil.types import HashAlgo, Origin
 
-_Key = tuple[HashAlgo, bytes]
+_BUCKETS = 1 << 16
+_ANY_SIZE = -1
+Column = Sequence[int]  # an array while building, a memoryview over the cache file once mapped
+
+
+@dataclass(slots=True)
+class HashColumns:
+    """All entries of one algorithm, sorted by digest; `digests` holds `width`-byte keys back to back."""
+
+    width: int
+    digests: bytes | memoryview
+    buckets: Column  # 'I' x 65537: start of each first-two-bytes bucket
+    sizes: Column  # 'q', -1 for `*`
+    names: Column  # 'I' ids into the NameTable
+    files: Column  # 'I' ids into the origin file list
+    lines: Column  # 'I'
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def find(self, digest: bytes) -> range:
+        """Index range of the entries equal to `digest` (empty when absent)."""
+        width, blob = self.width, self.digests
+        bucket = int.from_bytes(digest[:2], "big")
+        lo, hi = self.buckets[bucket], self.buckets[bucket + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if bytes(blob[mid * width : mid * width + width]) < digest:
+                lo = mid + 1
+            else:
+                hi = mid
+        end = lo
+        while end < self.buckets[bucket + 1] and bytes(blob[end * width : end * width + width]) == digest:
+            end += 1
+        return range(lo, end)
+
+
+def _columns(rows: list[tuple[bytes, int, int, int, int]], width: int) -> HashColumns:
+    rows.sort(key=lambda row: row[0])  # stable: equal digests stay in load order
+    buckets = array("I", [0] * (_BUCKETS + 1))
+    for digest, *_ in rows:
+        buckets[int.from_bytes(digest[:2], "big") + 1] += 1
+    for i in range(_BUCKETS):
+        buckets[i + 1] += buckets[i]
+    return HashColumns(
+        width=width,
+        digests=b"".join(row[0] for row in rows),
+        buckets=buckets,
+        sizes=array("q", (row[1] for row in rows)),
+        names=array("I", (row[2] for row in rows)),
+        files=array("I", (row[3] for row in rows)),
+        lines=array("I", (row[4] for row in rows)),
+    )
+
+
+_WIDTH = {HashAlgo.MD5: 16, HashAlgo.SHA1: 20, HashAlgo.SHA256: 32}
 
 
 @dataclass(slots=True)
 class HashIndex:
-    """All hash signatures of one scope; `lookup` returns hits latest-line first."""
+    """One scope's hash signatures, per algorithm; `lookup` returns hits latest line first."""
 
-    entries: dict[_Key, list[tuple[int | None, SigMeta]]] = field(default_factory=dict)
-    algos: frozenset[HashAlgo] = frozenset()
+    columns: dict[HashAlgo, HashColumns] = field(default_factory=dict)
+    names: NameTable = field(default_factory=NameTable)
+    files: Sequence[str] = ()
 
     @classmethod
-    def build(cls, sigs: Iterable[HashSig]) -> HashIndex:
-        entries: dict[_Key, list[tuple[int | None, SigMeta]]] = {}
+    def build(cls, sigs: Iterable[HashSig], names: NameTable, files: dict[str, int]) -> HashIndex:
+        rows: dict[HashAlgo, list[tuple[bytes, int, int, int, int]]] = {}
         for sig in sigs:
-            entries.setdefault((sig.algo, sig.digest), []).append((sig.size, sig.meta))
-        return cls(entries, frozenset(algo for algo, _ in entries))
+            origin = sig.meta.origin
+            file_id = files.setdefault(origin.file, len(files))
+            size = _ANY_SIZE if sig.size is None else sig.size
+            rows.setdefault(sig.algo, []).append(
+                (sig.digest, size, names.add(sig.meta.reported), file_id, origin.line)
+            )
+        columns = {algo: _columns(algo_rows, _WIDTH[algo]) for algo, algo_rows in rows.items()}
+        return cls(columns, names, ())
+
+    @property
+    def algos(self) -> tuple[HashAlgo, ...]:
+        return tuple(self.columns)
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self.entries.values())
+        return sum(len(c) for c in self.columns.values())
+
+    def __bool__(self) -> bool:
+        return any(len(c) for c in self.columns.values())
 
     def lookup(self, algo: HashAlgo, digest: bytes, size: int) -> list[SigMeta]:
-        hits = self.entries.get((algo, digest), ())
-        return [meta for sig_size, meta in reversed(hits) if sig_size is None or sig_size == size]
+        columns = self.columns.get(algo)
+        if columns is None:
+            return []
+        hits: list[SigMeta] = []
+        for index in reversed(columns.find(digest)):
+            wanted = columns.sizes[index]
+            if wanted in (_ANY_SIZE, size):
+                name = self.names[columns.names[index]]
+                origin = Origin(self.files[columns.files[index]], columns.lines[index])
+                hits.append(SigMeta(name, name, origin))
+        return hits
 
 
 @dataclass(slots=True)
@@ -46,15 +129,22 @@ class HashIndexes:
     imports: HashIndex
 
     @classmethod
-    def build(cls, sigs: Iterable[HashSig]) -> HashIndexes:
+    def build(cls, sigs: Iterable[HashSig], names: NameTable, files: dict[str, int]) -> HashIndexes:
         by_scope: dict[HashScope, list[HashSig]] = {scope: [] for scope in HashScope}
         for sig in sigs:
             by_scope[sig.scope].append(sig)
         return cls(
-            HashIndex.build(by_scope[HashScope.FILE]),
-            HashIndex.build(by_scope[HashScope.PE_SECTION]),
-            HashIndex.build(by_scope[HashScope.PE_IMPORT]),
+            HashIndex.build(by_scope[HashScope.FILE], names, files),
+            HashIndex.build(by_scope[HashScope.PE_SECTION], names, files),
+            HashIndex.build(by_scope[HashScope.PE_IMPORT], names, files),
         )
+
+    def scopes(self) -> dict[str, HashIndex]:
+        return {"file": self.file, "section": self.section, "imports": self.imports}
+
+    def set_files(self, files: Sequence[str]) -> None:
+        for index in self.scopes().values():
+            index.files = files
 
     def __len__(self) -> int:
         return len(self.file) + len(self.section) + len(self.imports)
@@ -64,11 +154,11 @@ class HashIndexes:
 class AllowList:
     """`.fp/.sfp` entries: a listed layer and everything beneath it is never reported."""
 
-    entries: dict[_Key, list[int | None]] = field(default_factory=dict)
+    entries: dict[tuple[HashAlgo, bytes], list[int | None]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, allows: Iterable[AllowHash]) -> AllowList:
-        entries: dict[_Key, list[int | None]] = {}
+        entries: dict[tuple[HashAlgo, bytes], list[int | None]] = {}
         for allow in allows:
             entries.setdefault((allow.algo, allow.digest), []).append(allow.size)
         return cls(entries)
@@ -79,3 +169,10 @@ class AllowList:
     def allows(self, algo: HashAlgo, digest: bytes, size: int) -> bool:
         sizes = self.entries.get((algo, digest), ())
         return any(s is None or s == size for s in sizes)
+
+    def records(self) -> list[AllowHash]:
+        return [
+            AllowHash(algo, digest, size, Origin("", 0))
+            for (algo, digest), sizes in self.entries.items()
+            for size in sizes
+        ]

@@ -1,0 +1,125 @@
+"""A safe, explicit serialisation of signature records for the compiled-database cache.
+
+Records are frozen dataclasses of ints, strings, bytes, enums and tuples. They are written as JSON with
+type tags and read back only into classes on an allow-list, so a tampered cache file can fail to load
+but can never run code (which is why this is not pickle).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from vigil.errors import DatabaseError
+
+_Encoded = Any
+
+
+@cache
+def _registry() -> dict[str, type]:
+    """Every class a cache file may name; imported lazily to keep this module dependency-free."""
+    from vigil.signatures import hexpattern, logic, offsets, records
+    from vigil.signatures.formats import cdb, ftm, ldb, ndb
+    from vigil.signatures.match import content
+    from vigil.types import FileType, HashAlgo, Origin
+
+    classes: list[type] = [
+        FileType, HashAlgo, Origin, records.SigMeta, records.AllowHash, records.HashScope,
+        hexpattern.HexPattern, hexpattern.Modifiers, offsets.Offset, ndb.BodySig, content.ContentEntry,
+        ldb.TargetDescription, ldb.ContentSub, ldb.PcreSub, ldb.ByteCompareSub, ldb.MacroSub, ldb.LogicalSig,
+        logic.Count, logic.Ref, logic.Binary, logic.Block, ftm.MagicRule, cdb.ContainerSig,
+    ]  # fmt: skip
+    return {cls.__name__: cls for cls in classes}
+
+
+def encode(value: object) -> _Encoded:
+    return _ENCODERS.get(type(value), _encode_other)(value)
+
+
+def _encode_other(value: object) -> _Encoded:
+    if isinstance(value, enum.Enum):
+        return {"e": type(value).__name__, "v": value.value}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {
+            f.name: encode(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.init and not f.name.startswith("_")
+        }
+        return {"d": type(value).__name__, "f": fields}
+    raise DatabaseError(f"cannot cache a value of type {type(value).__name__}")
+
+
+_ENCODERS: dict[type, Callable[[Any], _Encoded]] = {
+    type(None): lambda v: v,
+    bool: lambda v: v,
+    int: lambda v: v,
+    float: lambda v: v,
+    str: lambda v: v,
+    bytes: lambda v: {"b": base64.b64encode(v).decode("ascii")},
+    tuple: lambda v: {"t": [encode(x) for x in v]},
+    list: lambda v: [encode(x) for x in v],
+    frozenset: lambda v: {"s": [encode(x) for x in sorted(v)]},
+}
+
+
+def decode(data: _Encoded) -> Any:
+    if isinstance(data, list):
+        return [decode(x) for x in data]
+    if not isinstance(data, dict):
+        return data
+    tag = next(iter(data))
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise DatabaseError(f"unknown tag {tag!r} in cached database")
+    return decoder(data)
+
+
+def _decode_class(data: dict[str, Any], key: str) -> type:
+    cls = _registry().get(data[key])
+    if cls is None:
+        raise DatabaseError(f"cached database names an unknown class {data[key]!r}")
+    return cls
+
+
+def _decode_dataclass(data: dict[str, Any]) -> Any:
+    cls = _decode_class(data, "d")
+    return cls(**{name: decode(value) for name, value in data["f"].items()})
+
+
+def _decode_enum(data: dict[str, Any]) -> Any:
+    return _decode_class(data, "e")(data["v"])
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "b": lambda d: base64.b64decode(d["b"]),
+    "t": lambda d: tuple(decode(x) for x in d["t"]),
+    "s": lambda d: frozenset(decode(x) for x in d["s"]),
+    "e": _decode_enum,
+    "d": _decode_dataclass,
+}
+
+
+def dumps_lines(values: Sequence[object]) -> tuple[bytes, list[int]]:
+    """One JSON document per value, concatenated, with start offsets: values decode one at a time."""
+    offsets: list[int] = []
+    chunks: list[bytes] = []
+    position = 0
+    for value in values:
+        offsets.append(position)
+        chunk = json.dumps(encode(value), separators=(",", ":")).encode("utf-8")
+        chunks.append(chunk)
+        position += len(chunk)
+    offsets.append(position)
+    return b"".join(chunks), offsets
+
+
+def loads_one(blob: bytes | memoryview, start: int, end: int) -> Any:
+    try:
+        return decode(json.loads(bytes(blob[start:end])))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DatabaseError(f"corrupt cached record: {exc}") from exc
