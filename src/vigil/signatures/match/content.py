@@ -76,7 +76,7 @@ class ContentMatcher:
         self.groups = state["groups"]
         self._runtime = {}
         self._regex = {}
-        self._by_logical: dict[int, dict[int, int]] | None = None
+        self._by_logical = None
 
     def __len__(self) -> int:
         return len(self.sigs)
