@@ -6,6 +6,7 @@ The stdlib lost its `binhex` module in 3.11, so the BinHex encoder is written he
 
 from __future__ import annotations
 
+import base64
 import binascii
 import io
 import struct
@@ -43,40 +44,49 @@ def uuencode(data: bytes, name: str, mode: str = "644") -> bytes:
     return b"".join([*lines, b"`\nend\n"])
 
 
-def _rle(data: bytes) -> bytes:
+def _rle(data: bytes, *, runs: bool = True) -> bytes:
+    """BinHex run-length: 0x90 is always escaped as 90 00; runs of 3+ become `byte 90 count`."""
     out = bytearray()
     pos = 0
     while pos < len(data):
         byte = data[pos]
         run = 1
-        while pos + run < len(data) and data[pos + run] == byte and run < 255:
+        while runs and pos + run < len(data) and data[pos + run] == byte and run < 255:
             run += 1
         literal = b"\x90\x00" if byte == 0x90 else bytes([byte])
-        if run >= 3:
-            out += literal + bytes([0x90, run])
-        else:
-            out += literal * run
+        out += literal + bytes([0x90, run]) if run >= 3 else literal * run
         pos += run
     return bytes(out)
 
 
+_TO_HQX = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", HQX_ALPHABET)
+
+
 def _sixbit(data: bytes) -> bytes:
-    bits = int.from_bytes(data, "big") << (-len(data) * 8 % 6)
-    count = (len(data) * 8 + 5) // 6
-    return bytes(HQX_ALPHABET[(bits >> (6 * (count - 1 - k))) & 63] for k in range(count))
+    """6-bit groups, most significant first, last group zero-filled: base64 without padding, remapped."""
+    return base64.b64encode(data).rstrip(b"=").translate(_TO_HQX)
+
+
+def hqx_wrap(packed: bytes) -> bytes:
+    """The text form of an already run-length-encoded BinHex stream."""
+    body = b":" + _sixbit(packed) + b":"
+    wrapped = b"\r\n".join(body[pos : pos + 64] for pos in range(0, len(body), 64))
+    return b"(This file must be converted with BinHex 4.0)\r\n\r\n" + wrapped + b"\r\n"
+
+
+def binhex_header(name: str, data_len: int, rsrc_len: int) -> bytes:
+    raw_name = name.encode("mac_roman")
+    header = bytes([len(raw_name)]) + raw_name + b"\0" + b"TEXTttxt" + b"\0\0"
+    header += struct.pack(">II", data_len, rsrc_len)
+    return header + struct.pack(">H", binascii.crc_hqx(header, 0))
 
 
 def binhex(data: bytes, name: str, resource: bytes = b"", *, rle: bool = True) -> bytes:
     """A complete BinHex 4.0 file (marker line, colon-delimited 64-column body)."""
-    raw_name = name.encode("mac_roman")
-    header = bytes([len(raw_name)]) + raw_name + b"\0" + b"TEXTttxt" + b"\0\0"
-    header += struct.pack(">II", len(data), len(resource))
-    stream = header + struct.pack(">H", binascii.crc_hqx(header, 0))
+    stream = binhex_header(name, len(data), len(resource))
     stream += data + struct.pack(">H", binascii.crc_hqx(data, 0))
     stream += resource + struct.pack(">H", binascii.crc_hqx(resource, 0))
-    body = b":" + _sixbit(_rle(stream) if rle else stream) + b":"
-    wrapped = b"\r\n".join(body[pos : pos + 64] for pos in range(0, len(body), 64))
-    return b"(This file must be converted with BinHex 4.0)\r\n\r\n" + wrapped + b"\r\n"
+    return hqx_wrap(_rle(stream, runs=rle))
 
 
 def _attribute(level: int, attr: int, payload: bytes) -> bytes:
