@@ -114,7 +114,8 @@ def test_no_start_colon_is_malformed() -> None:
     cuts=st.lists(st.tuples(st.integers(0, 600), st.binary(max_size=8)), max_size=6),
 )
 def test_fuzz_mutated_binhex_raises_only_parse_or_limit_errors(
-    seed: bytes, cuts: list[tuple[int, bytes]]) -> None:
+    seed: bytes, cuts: list[tuple[int, bytes]]
+) -> None:
     data = bytearray(seed)
     for pos, junk in cuts:
         data[pos : pos + len(junk)] = junk
