@@ -95,7 +95,7 @@ def _uu_body(data: bytes, start: int, ctx: ScanContext) -> tuple[bytes, bool, in
         if lines & 0xFFF == 0:
             ctx.check_time()
         if line.rstrip() == b"end" or line.rstrip(b" ") in (b"`", b""):
-            return b"".join(out), line.rstrip() != b"", pos
+            return b"".join(out), line != b"", pos  # a truly empty line is not the zero-length line
         out.append(_uu_line(line))
     last = data[pos:].rstrip()
     if last and last != b"end" and last != b"`":
