@@ -39,16 +39,6 @@ def test_tar_gz_layers_gz_then_tar() -> None:
     assert (member.name, bytes(member.data)) == ("clam.exe", _exe())
 
 
-@pytest.mark.parametrize(
-    ("name", "method", "member"), [("clam.impl.zip", 6, "CLAM.EXE"), ("clam.d64.zip", 9, "clam.exe")]
-)
-def test_known_gap_implode_and_deflate64_are_noted_not_decoded(name: str, method: int, member: str) -> None:
-    """Gap: clamscan decodes these (explode, inflate64); we note the method and yield nothing."""
-    ctx = ScanContext(ScanLimits())
-    assert unpack((FILES / name).read_bytes(), FileType.ZIP, name, ctx) == []
-    assert ctx.issues == [f"zip: unsupported compression method {method} for {member!r}"]
-
-
 @pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
 def test_overlap_alert_threshold_agrees_with_clamscan(tmp_path: Path) -> None:
     payload = b"hello world"
