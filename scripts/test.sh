@@ -10,6 +10,9 @@ command -v clamd >/dev/null || need="$need clamav-daemon"
 command -v sigtool >/dev/null || need="$need clamav"
 command -v yara >/dev/null || need="$need yara"
 [ -d /usr/share/clamav-testfiles ] || need="$need clamav-testfiles"
+command -v 7z >/dev/null || need="$need p7zip-full"
+command -v minisign >/dev/null || need="$need minisign"
+command -v bsdtar >/dev/null || need="$need libarchive-tools"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "test: missing Debian packages:$need (run as root or install them)" >&2
