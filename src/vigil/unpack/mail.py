@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from vigil.errors import LimitExceeded, MalformedInput
-from vigil.layer import Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, ScanContext
 from vigil.types import FileType
 from vigil.unpack.encodings import (
     BINHEX_MARK,
@@ -63,8 +63,10 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 _EXTENDED = re.compile(r"([^*]+)\*(\d{0,3})(\*?)")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
 _HEADERISH = re.compile(rb"[!-9;-~]+:")
+_BINHEX_MARK = re.compile(re.escape(BINHEX_MARK))
+_UU_BEGIN_LINE = re.compile(rb"^begin ", re.MULTILINE)
 _UU_ENCODINGS = frozenset({"x-uuencode", "uuencode", "x-uue", "uue"})
-_DECODERS: dict[str, Callable[[bytes], Decoded]] = {"base64": decode_base64, "quoted-printable": decode_qp}
+_DECODERS: dict[str, Callable[[ByteView], Decoded]] = {"base64": decode_base64, "quoted-printable": decode_qp}
 
 
 @dataclass(slots=True)
@@ -89,7 +91,10 @@ def decode_words(text: str) -> str:
 
     def word(match: re.Match[str]) -> str:
         payload = match.group(3).encode("latin-1", "replace")
-        raw = decode_base64(payload).data if match.group(2) in "Bb" else binascii.a2b_qp(payload, header=True)
+        if match.group(2) in "Bb":
+            raw = bytes(decode_base64(payload).data)
+        else:
+            raw = binascii.a2b_qp(payload, header=True)
         return _decode_charset(raw, match.group(1))
 
     return _ENCODED_WORD.sub(word, text)
@@ -247,9 +252,9 @@ class _Message:
         return parts
 
     def _leaf(self, head: Head, stop: int) -> Iterator[Child]:
-        body = self.data[head.body_start : stop]
+        body = memoryview(self.data)[head.body_start : stop]  # a view: decoders read it in place
         name = head.filename
-        if head.encoding in _UU_ENCODINGS and b"begin " in body:
+        if head.encoding in _UU_ENCODINGS and _UU_BEGIN_LINE.search(body):
             yield from self._embedded(body)
             return
         decoder = _DECODERS.get(head.encoding)
@@ -262,7 +267,7 @@ class _Message:
         if head.encoding != "base64" and hint is None:
             yield from self._embedded(decoded.data)
 
-    def _embedded(self, text: bytes) -> Iterator[Child]:
+    def _embedded(self, text: ByteView) -> Iterator[Child]:
         """uuencoded and BinHex files inside a text body."""
         for block in uu_blocks(text, self.ctx):
             child = self._child(block.name or None, block.data, None)
@@ -270,7 +275,7 @@ class _Message:
                 yield child
             if not block.complete:
                 self.problems.append(f"uuencoded {block.name!r} has no end line")
-        if BINHEX_MARK in text:
+        if _BINHEX_MARK.search(text):
             self.leaves += 1
             try:
                 for child in binhex_children(text, self.ctx, f"part-{self.leaves}"):
@@ -278,7 +283,7 @@ class _Message:
             except MalformedInput as exc:
                 self.problems.append(str(exc))
 
-    def _child(self, name: str | None, data: bytes, hint: FileType | None) -> Child | None:
+    def _child(self, name: str | None, data: ByteView, hint: FileType | None) -> Child | None:
         """Charge and build one child; a part over MaxFileSize is skipped (noted), the rest goes on."""
         self.leaves += 1
         self.ctx.charge_file()
