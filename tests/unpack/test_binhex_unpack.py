@@ -18,7 +18,7 @@ from vigil.errors import LimitExceeded, MalformedInput
 from vigil.layer import Layer, ScanContext
 from vigil.signatures import load_database
 from vigil.types import FileType, ScanLimits, ScanTarget
-from vigil.unpack.encodings import BinHexUnpacker
+from vigil.unpack.encodings import MAX_RLE_MARKERS, BinHexUnpacker
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe.binhex")
 
@@ -125,3 +125,14 @@ def test_fuzz_mutated_binhex_raises_only_parse_or_limit_errors(
     except LimitExceeded:
         return
     assert sum(map(len, out)) <= ctx.scanned_bytes <= 1 << 20
+
+
+def test_run_marker_flood_is_cut_off_quickly() -> None:
+    """Two-byte runs cost a Python step each and expand nothing: 3 M of them stop at the marker bound."""
+    flood = hqx_wrap(binhex_header("z", 10 << 20, 0) + b"x" + b"\x90\x03" * 3_000_000)
+    start = time.monotonic()
+    with pytest.raises(MalformedInput, match="truncated"):
+        unpack(flood, FileType.BINHEX)
+    assert time.monotonic() - start < 5
+    out = _drain(flood)
+    assert out and len(out[0]) == 1 + 2 * MAX_RLE_MARKERS

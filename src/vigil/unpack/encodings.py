@@ -120,6 +120,7 @@ _HQX_TO_B64 = bytes.maketrans(_HQX_ALPHABET, _B64_ALPHABET)
 _HQX_DROP = bytes(sorted(set(range(256)) - set(_HQX_ALPHABET)))
 _RLE = 0x90
 _MAX_HEADER = 1 + 255 + 21
+MAX_RLE_MARKERS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +141,14 @@ def _hqx_sixbit(text: bytes) -> bytes:
 
 
 def _unrle(packed: bytes, want: int, ctx: ScanContext) -> bytes:
-    """Expand 0x90 runs; stop after `want` bytes (the header's total) or at the scan budget."""
+    """Expand 0x90 runs; stop after `want` bytes (the header's total), at the scan budget, or after
+    MAX_RLE_MARKERS markers: each costs a Python step (~1 us), and a flood of 2-byte runs is a way to
+    make a small input slow, not something a real BinHex file contains (a 100 MB random file has ~0.4 M).
+    Stopping early shows up as a truncated data fork (MalformedInput)."""
     out = bytearray()
     cap = min(want, ctx.remaining_bytes() + 64)  # the header is not charged; 64 bytes of slack for it
     pos = runs = 0
-    while pos < len(packed) and len(out) < cap:
+    while pos < len(packed) and len(out) < cap and runs < MAX_RLE_MARKERS:
         mark = packed.find(_RLE, pos)
         if mark < 0:
             out += packed[pos:]
