@@ -223,6 +223,13 @@ class LayerInfo:
     size: int
     depth: int
     sha256: str
+    md5: str = ""
+    sha1: str = ""
+
+    @property
+    def digests(self) -> tuple[str, str, str, int]:
+        """What the scan cache keeps to re-check this layer against new hash signatures."""
+        return (self.md5, self.sha1, self.sha256, self.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +245,7 @@ class ScanReport:
     errors: tuple[str, ...] = ()
     elapsed: float = 0.0
     db_version: str = ""
+    cached: bool = False  # answered from the persistent scan cache without reading the file
 
     @property
     def infected(self) -> bool:

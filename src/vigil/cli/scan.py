@@ -24,7 +24,7 @@ from vigil.render import json as jsonr
 from vigil.scheduler import EngineFactory, make_backend
 from vigil.scheduler import interleave as interleave_reports
 from vigil.sources import FileItem, Notice, Problem, Walker, WalkItem, WalkStats, read_file_list
-from vigil.types import ScanReport, ScanTarget, Verdict
+from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
 FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdline are ignored)"
 
@@ -229,7 +229,7 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
             run.finish()
             return 2
         run.counts.known_viruses = int(db.signature_count)
-        run.scan(db, _paths(args, out), factory)
+        run.scan(db, _paths(args, out), factory or _cached_factory(args))
         return run.finish()
 
 
@@ -239,3 +239,18 @@ def run_version_or_scan(args: argparse.Namespace) -> int:
         print(f"Vigil {vigil.__version__}")
         return 0
     return run_scan(args)
+
+
+def _cached_factory(args: argparse.Namespace) -> EngineFactory | None:
+    """Engines share the persistent scan cache unless `--no-cache` (the cache opens per process)."""
+    if args.no_cache:
+        return None
+    from vigil.engine import Engine, ScanCache
+    from vigil.engine.scancache import default_path
+
+    cache = ScanCache(default_path())
+
+    def factory(db: object, settings: ScanSettings) -> Engine:
+        return Engine(db, settings, cache)  # type: ignore[arg-type]
+
+    return factory

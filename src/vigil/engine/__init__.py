@@ -5,8 +5,10 @@ Every front end (CLI, daemon, on-access, web, cluster) builds an Engine once and
 
 from __future__ import annotations
 
+import os
 import time
 
+from vigil.engine.scancache import FileKey, ScanCache, cache_scope
 from vigil.engine.target import target_bytes
 from vigil.engine.verdict import LIMIT_PREFIX, fold
 from vigil.engine.walk import LayerWalk
@@ -15,26 +17,59 @@ from vigil.layer import ScanContext
 from vigil.signatures.database import SignatureDB
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
-__all__ = ["LIMIT_PREFIX", "Engine"]
+__all__ = ["LIMIT_PREFIX", "Engine", "ScanCache"]
 
 
 class Engine:
-    def __init__(self, db: SignatureDB, settings: ScanSettings | None = None) -> None:
+    def __init__(self, db: SignatureDB, settings: ScanSettings | None = None, cache: ScanCache | None = None):
         self.db = db
         self.settings = settings or ScanSettings()
+        self.cache = cache
+        self._scope = cache_scope(db, self.settings)
 
     def scan(self, target: ScanTarget) -> ScanReport:
         started = time.monotonic()
         ctx = ScanContext(self.settings.limits)
         try:
-            with target_bytes(target) as data:
-                return self._scan_data(target, data, ctx, started)
+            with target_bytes(target) as opened:
+                key = self._file_key(opened.fd)
+                if key is not None and self.cache is not None:
+                    digest = self.cache.lookup(key, self._scope, self.db.hashes_version, self.db.hashes.file)
+                    if digest is not None:
+                        return self._cached(target, key, digest, started)
+                report = self._scan_data(target, opened.data, ctx, started)
+                if key is not None and self.cache is not None:
+                    self._remember(opened.fd, key, report)
+                return report
         except ScanError as exc:
             return self._report(target, ctx, started, errors=(str(exc),))
         except Exception as exc:  # noqa: BLE001 - the engine boundary: a bug must not kill a scan run
             return self._report(
                 target, ctx, started, errors=(f"internal error: {type(exc).__name__}: {exc}",)
             )
+
+    def _file_key(self, fd: int | None) -> FileKey | None:
+        return FileKey.of(os.fstat(fd)) if fd is not None and self.cache is not None else None
+
+    def _cached(self, target: ScanTarget, key: FileKey, digest: str, started: float) -> ScanReport:
+        return ScanReport(
+            target=target.display,
+            verdict=Verdict.CLEAN,
+            detections=(),
+            size=key.size,
+            sha256=digest,
+            elapsed=time.monotonic() - started,
+            db_version=self.db.version,
+            cached=True,
+        )
+
+    def _remember(self, fd: int | None, key: FileKey, report: ScanReport) -> None:
+        """Cache a clean verdict only for a fully scanned file that did not change while it was read."""
+        if self.cache is None or fd is None or report.verdict is not Verdict.CLEAN:
+            return
+        if report.limits_hit or report.issues or report.errors or FileKey.of(os.fstat(fd)) != key:
+            return
+        self.cache.store(key, self._scope, self.db.hashes_version, [layer.digests for layer in report.layers])
 
     def _scan_data(
         self, target: ScanTarget, data: bytes | memoryview, ctx: ScanContext, started: float

@@ -302,6 +302,7 @@ class _Table:
 
 # --- the body-signature subset used by .ftm type-1 lines, compiled to a bytes regex --------------------
 
+
 def _nibbles(pair: str) -> bytes:
     if pair == "??":
         return b"."
@@ -374,6 +375,7 @@ def _hex_regex(sig: str) -> bytes:
 
 # --- table construction ----------------------------------------------------------------------------------
 
+
 def _type_name(value: object) -> str:
     return value.value if isinstance(value, FileType) else str(value)
 
@@ -440,6 +442,7 @@ def _table_for(extra_rules: Sequence[MagicRuleLike]) -> _Table:
 
 
 # --- the three typing steps ------------------------------------------------------------------------------
+
 
 def _fixed_type(table: _Table, buf: bytes) -> FileType | None:
     for rule in table.fixed:

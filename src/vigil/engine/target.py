@@ -7,6 +7,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from vigil.errors import ScanError
 from vigil.types import ScanTarget
@@ -14,15 +15,23 @@ from vigil.types import ScanTarget
 _MAP_THRESHOLD = 1 << 20
 
 
+@dataclass(slots=True)
+class Opened:
+    """A target's content, and for files the descriptor it came from (for the scan cache's fstat)."""
+
+    data: bytes | memoryview
+    fd: int | None = None
+
+
 @contextmanager
-def target_bytes(target: ScanTarget) -> Iterator[bytes | memoryview]:
+def target_bytes(target: ScanTarget) -> Iterator[Opened]:
     """Yield the target's content; raises ScanError with clamscan-like wording when it cannot be read."""
     if target.data is not None:
-        yield target.data
+        yield Opened(target.data)
         return
     if target.fd is not None:
         with _fd_bytes(target.fd) as data:
-            yield data
+            yield Opened(data, target.fd)
         return
     if target.path is None:
         raise ScanError("nothing to scan")
@@ -36,7 +45,7 @@ def target_bytes(target: ScanTarget) -> Iterator[bytes | memoryview]:
         raise ScanError(exc.strerror or str(exc)) from exc
     try:
         with _fd_bytes(fd) as data:
-            yield data
+            yield Opened(data, fd)
     finally:
         os.close(fd)
 

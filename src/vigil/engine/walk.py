@@ -48,7 +48,15 @@ class LayerWalk:
         if self.result.root_digests is None:
             self.result.root_digests = digests
         self.result.layers.append(
-            LayerInfo(layer.path, layer.file_type, digests.size, layer.depth, digests.sha256.hex())
+            LayerInfo(
+                layer.path,
+                layer.file_type,
+                digests.size,
+                layer.depth,
+                digests.sha256.hex(),
+                digests.md5.hex(),
+                digests.sha1.hex(),
+            )
         )
         if self._allow_listed(digests):
             return

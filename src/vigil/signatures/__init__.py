@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ def load_database(
         loaded = load_paths(sources, detect_pua=detect_pua, official=official)
         db = build_database(loaded.records, loaded.files)
         db.version = loaded.digest[:16]
+        db.content_version, db.hashes_version = source_versions(sources)
         db.official_version = loaded.official_version
         db.official_time = loaded.official_time
         db.warnings = tuple(loaded.warnings)
@@ -57,3 +59,28 @@ def _source_bytes(paths: Sequence[str]) -> int:
         elif os.path.isfile(path):
             total += os.path.getsize(path)
     return total
+
+
+#: Whole-file hash databases: a change confined to these keeps cached clean verdicts (re-checked).
+_FILE_HASH_SUFFIXES = frozenset({".hdb", ".hsb", ".hdu", ".hsu"})
+
+
+def source_versions(paths: Sequence[str]) -> tuple[str, str]:
+    """(digest of all other database files, digest of the whole-file hash databases)."""
+    content, hashes = hashlib.sha256(), hashlib.sha256()
+    for file in _source_files(paths):
+        digest = hashes if os.path.splitext(file)[1].lower() in _FILE_HASH_SUFFIXES else content
+        digest.update(os.fsencode(os.path.basename(file)) + b"\0")
+        with open(file, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return content.hexdigest()[:32], hashes.hexdigest()[:32]
+
+
+def _source_files(paths: Sequence[str]) -> list[str]:
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            files += sorted(e.path for e in os.scandir(path) if e.is_file())
+        elif os.path.isfile(path):
+            files.append(path)
+    return files

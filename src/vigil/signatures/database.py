@@ -37,6 +37,10 @@ class SignatureDB:
     containers: tuple[object, ...] = ()
     sources: tuple[str, ...] = ()
     version: str = ""
+    #: digest of every source but whole-file hash databases, and of those alone: the scan cache keeps
+    #: clean verdicts across a hash-only update and re-checks them against the new hashes.
+    content_version: str = ""
+    hashes_version: str = ""
     official_version: int = 0  # daily/main CVD version when a container was loaded (clamd VERSION)
     official_time: int = 0  # its build time (Unix seconds)
     #: target type -> logical signatures whose logic holds with no content match (e.g. `0=0`):
