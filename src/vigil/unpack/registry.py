@@ -16,10 +16,12 @@ from vigil.unpack.mail import MailUnpacker
 from vigil.unpack.ole2 import Ole2Unpacker
 from vigil.unpack.ooxml import OoxmlUnpacker
 from vigil.unpack.pdf import PdfUnpacker
+from vigil.unpack.pe import PeUnpacker
 from vigil.unpack.rtf import RtfUnpacker
 from vigil.unpack.szdd import SzddUnpacker
 from vigil.unpack.tar import TarUnpacker
 from vigil.unpack.tnef import TnefUnpacker
+from vigil.unpack.upx import UpxElfUnpacker
 from vigil.unpack.zip import ZipUnpacker
 
 BUILTIN: tuple[Unpacker, ...] = (
@@ -39,6 +41,8 @@ BUILTIN: tuple[Unpacker, ...] = (
     TnefUnpacker(),
     *LIBARCHIVE_UNPACKERS,
     SzddUnpacker(),
+    PeUnpacker(),
+    UpxElfUnpacker(),
 )
 
 
