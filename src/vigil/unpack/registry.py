@@ -7,6 +7,7 @@ Order matters only when two unpackers claim one type: the first enabled one wins
 from __future__ import annotations
 
 from vigil.types import FileType
+from vigil.unpack.arj import ArjUnpacker
 from vigil.unpack.base import Unpacker
 from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
 from vigil.unpack.encodings import BinHexUnpacker, UuencodeUnpacker
@@ -41,6 +42,7 @@ BUILTIN: tuple[Unpacker, ...] = (
     TnefUnpacker(),
     *LIBARCHIVE_UNPACKERS,
     SzddUnpacker(),
+    ArjUnpacker(),
     PeUnpacker(),
     UpxElfUnpacker(),
 )
