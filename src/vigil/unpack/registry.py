@@ -19,6 +19,7 @@ from vigil.unpack.ooxml import OoxmlUnpacker
 from vigil.unpack.pdf import PdfUnpacker
 from vigil.unpack.pe import PeUnpacker
 from vigil.unpack.rtf import RtfUnpacker
+from vigil.unpack.sis import SisUnpacker
 from vigil.unpack.szdd import SzddUnpacker
 from vigil.unpack.tar import TarUnpacker
 from vigil.unpack.tnef import TnefUnpacker
@@ -43,6 +44,7 @@ BUILTIN: tuple[Unpacker, ...] = (
     *LIBARCHIVE_UNPACKERS,
     SzddUnpacker(),
     ArjUnpacker(),
+    SisUnpacker(),
     PeUnpacker(),
     UpxElfUnpacker(),
 )
