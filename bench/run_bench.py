@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Vigil's speed benchmark: clamscan, clamd + clamdscan, the yara CLI and Vigil on the same inputs.
+
+Everything runs in one invocation because this box is shared and noisy: only ratios measured side by
+side are comparable. See docs/benchmarks.md for what each row means and the latest table.
+
+  .venv/bin/python bench/run_bench.py                  # 100 MB corpus + default signatures
+  .venv/bin/python bench/run_bench.py --reuse          # keep the generated corpus and signatures
+  .venv/bin/python bench/run_bench.py --corpus-mb 1000 --reuse
+
+Peak memory is the largest sum of PSS (shared pages counted once) over the measured process and all of
+its descendants (for clamd: the daemon plus clamdscan), sampled every ~50 ms from /proc.
+Exit status 1 if clamscan, clamd or Vigil's detections differ from the corpus manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SMALL_FILE_TEXT = "hello, this is a small clean file\n"
+
+
+# ---------------------------------------------------------------- process-tree memory
+
+def _children() -> dict[int, list[int]]:
+    """ppid -> pids, from /proc/*/stat (the command name may hold spaces and parentheses)."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry.name, "stat").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass  # the process exited between listing and reading: it holds no memory any more
+    return 0
+
+
+def tree_pss_kb(roots: Sequence[int]) -> int:
+    kids = _children()
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo.extend(kids.get(pid, ()))
+    return sum(_pss_kb(pid) for pid in seen)
+
+
+class Sampler:
+    """Samples a process tree's summed PSS in a thread, so the caller can wait() for exact wall time."""
+
+    def __init__(self, roots: Sequence[int], interval: float = 0.05) -> None:
+        self.roots, self.interval, self.peak_kb = list(roots), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, tree_pss_kb(self.roots))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak_kb / 1024, 1)
+
+
+# ---------------------------------------------------------------- runs and results
+
+@dataclass
+class Verified:
+    """A tool's detections against the manifest; mode 'covers' allows extras (YARA rules add their own)."""
+
+    mode: str
+    expected: int
+    detected: int
+    missed: dict[str, tuple[str, str | None]]
+    extra: dict[str, str]
+
+    @property
+    def correct(self) -> int:
+        return self.expected - len(self.missed)
+
+
+@dataclass
+class Row:
+    label: str
+    cmd: str
+    seconds: float
+    peak_pss_mb: float
+    rc: int
+    per_corpus: bool = True
+    runs: list[float] = field(default_factory=list)
+    check: Verified | None = None
+    note: str = ""
+
+
+def run_cmd(cmd: Sequence[str], env: dict[str, str], out: Path, extra_roots: Sequence[int] = ()) -> Row:
+    with open(out, "wb") as stdout, open(str(out) + ".err", "wb") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=stdout, stderr=stderr, env=env)
+        sampler = Sampler([proc.pid, *extra_roots])
+        rc = proc.wait()
+        seconds = time.perf_counter() - start
+    return Row("", " ".join(cmd), round(seconds, 3), sampler.stop(), rc)
+
+
+def found(text: str, root: Path) -> dict[str, str]:
+    """clamscan-style 'path: Name FOUND' lines -> {path relative to root: name without .UNOFFICIAL}."""
+    got = {}
+    for line in text.splitlines():
+        if line.endswith(" FOUND"):
+            path, _, name = line[:-6].rpartition(": ")
+            got[os.path.relpath(os.path.abspath(path), root)] = name.replace(".UNOFFICIAL", "")
+    return got
+
+
+def compare(mode: str, expected: dict[str, str], got: dict[str, str]) -> Verified:
+    missed = {k: (v, got.get(k)) for k, v in sorted(expected.items()) if got.get(k) != v}
+    extra = {k: v for k, v in sorted(got.items()) if k not in expected}
+    return Verified(mode, len(expected), len(got), missed, extra)
+
+
+# ---------------------------------------------------------------- inputs
+
+def generate(args: argparse.Namespace, work: Path) -> tuple[Path, Path]:
+    """Create (or, with --reuse, keep) the corpus and signatures with the shared generators."""
+    corpus = Path(args.corpus) if args.corpus else work / f"corpus-{args.corpus_mb}mb"
+    sigs = Path(args.sigs) if args.sigs else \
+        work / f"sigs-{corpus.name}-h{args.hash}-b{args.body}-l{args.logical}"
+    bench = SHARED / "bench"
+    if not args.corpus and not (args.reuse and (corpus / "manifest.json").is_file()):
+        shutil.rmtree(corpus, ignore_errors=True)
+        subprocess.run([sys.executable, str(bench / "make_corpus.py"), str(corpus),
+                        "--size-mb", str(args.corpus_mb)], check=True)
+        shutil.rmtree(sigs, ignore_errors=True)
+    done = Path(str(sigs) + ".complete")
+    if not args.sigs and not (args.reuse and done.is_file()):
+        shutil.rmtree(sigs, ignore_errors=True)
+        subprocess.run([sys.executable, str(bench / "make_sigs.py"), str(sigs), "--corpus", str(corpus),
+                        "--hash", str(args.hash), "--body", str(args.body), "--logical", str(args.logical)],
+                       check=True)
+        done.write_text("make_sigs.py finished\n")
+    return corpus, sigs
+
+
+def corpus_size(root: Path) -> tuple[int, int]:
+    files = nbytes = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                files += 1
+                nbytes += os.path.getsize(path)
+    return files, nbytes
+
+
+def warm_page_cache(paths: Sequence[Path]) -> None:
+    """Every tool sees the same warm page cache: read the corpus and databases once before timing."""
+    for top in paths:
+        for dirpath, _, names in os.walk(top):
+            for name in names:
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    while f.read(1 << 20):
+                        pass
+
+
+# ---------------------------------------------------------------- the benchmark
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, corpus: Path, sigs: Path, state: Path) -> None:
+        self.args, self.corpus, self.sigs, self.state = args, corpus, sigs, state
+        self.files = corpus / "files"
+        self.nfiles, self.nbytes = corpus_size(self.files)
+        manifest = json.loads((corpus / "manifest.json").read_text())
+        self.expected = {k: v for k, v in manifest["files"].items() if v}
+        self.yara_dir = Path(args.yara_dir)
+        self.yara_files = sorted(str(p) for p in self.yara_dir.glob("*.yar"))
+        self.small = state / "small.txt"
+        self.small.write_text(SMALL_FILE_TEXT)
+        self.rows: dict[str, Row] = {}
+        self.run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.load_start = os.getloadavg()
+        self.env = dict(os.environ, VIGIL_CACHE_DIR=str(state / "vigil-cache"),
+                        XDG_CACHE_HOME=str(state / "xdg-cache"))
+
+    def emit(self, label: str, row: Row, check: str = "") -> Row:
+        """Record a row; `check` = 'exact' (== manifest) or 'covers' (manifest found, extras allowed)."""
+        row.label = label
+        if check:
+            stdout = (self.state / f"{label}.out").read_text(errors="replace")
+            row.check = compare(check, self.expected, found(stdout, self.files))
+        self.rows[label] = row
+        rec = asdict(row) | {"run_id": self.run_id, "loadavg": os.getloadavg()}
+        if row.per_corpus:
+            rec |= {"MBps": self.mbps(row), "files_per_s": self.fps(row)}
+        with open(self.args.out, "a", encoding="utf-8") as results:
+            results.write(json.dumps(rec) + "\n")
+        print(f"  {label}: {row.seconds} s, peak PSS {row.peak_pss_mb} MB, rc {row.rc}"
+              + (f", {row.check.correct}/{row.check.expected} detections" if row.check else ""),
+              flush=True)
+        return row
+
+    def mbps(self, row: Row) -> float:
+        return round(self.nbytes / 1e6 / row.seconds, 3)
+
+    def fps(self, row: Row) -> float:
+        return round(self.nfiles / row.seconds, 3)
+
+    def timed(self, label: str, cmd: Sequence[str], check: str = "", runs: int = 1,
+              per_corpus: bool = True, env: dict[str, str] | None = None) -> Row:
+        """Median of `runs` runs; the peak memory is the largest seen in any of them."""
+        done = [run_cmd(cmd, env or self.env, self.state / f"{label}.out") for _ in range(runs)]
+        row = sorted(done, key=lambda r: r.seconds)[len(done) // 2]
+        row.peak_pss_mb = max(r.peak_pss_mb for r in done)
+        row.runs = [r.seconds for r in done] if runs > 1 else []
+        row.per_corpus = per_corpus
+        return self.emit(label, row, check)
+
+    def clamscan(self) -> None:
+        base = ["clamscan", "--no-summary", "-d", str(self.sigs)]
+        self.timed("clamscan.startup", [*base, str(self.small)], runs=self.args.startup_runs,
+                   per_corpus=False)
+        self.timed("clamscan.scan", [*base, "-r", str(self.files)], check="exact")
+
+    def clamd(self) -> None:
+        with Clamd(self.sigs, self.state) as daemon:
+            self.emit("clamd.load", daemon.load_row)
+            cmd = ["clamdscan", "-c", str(daemon.conf), "--multiscan", "--no-summary", str(self.files)]
+            for label in ("clamd.multiscan.1st", "clamd.multiscan.2nd"):
+                row = run_cmd(cmd, self.env, self.state / f"{label}.out", extra_roots=[daemon.pid])
+                self.emit(label, row, check="exact")
+
+    def yara(self) -> None:
+        compiled = self.state / "rules.yarc"
+        self.timed("yara.compile", ["yarac", "-w", *self.yara_files, str(compiled)], per_corpus=False)
+        row = self.timed("yara.scan", ["yara", "-r", "-w", "-C", str(compiled), str(self.files)])
+        row.note = f"{len(self.yara_files)} rule files compiled once with yarac; yara's default threads"
+
+    def vigil(self) -> None:
+        vig, jobs = [str(self.args.vigil), "scan", "--no-summary"], ["-j", str(self.args.jobs)]
+        db = ["-d", str(self.sigs)]
+        self.timed("vigil.compile.cold", [*vig, *db, str(self.small)], per_corpus=False)
+        self.timed("vigil.startup.warm", [*vig, *db, str(self.small)], runs=self.args.startup_runs,
+                   per_corpus=False)
+        scan = [*vig, "-r", *jobs, *db, str(self.files)]
+        self.timed("vigil.scan.1st", scan, check="exact")
+        self.timed("vigil.scan.2nd", scan, check="exact")
+        nocache = ["--no-cache"] if self.has_no_cache() else []
+        for n in (1, 2):
+            self.timed(f"vigil.scan.j{n}" + (".nocache" if nocache else ""),
+                       [*vig, "-r", "-j", str(n), *nocache, *db, str(self.files)], check="exact")
+        both = [*db, "-d", str(self.yara_dir)]
+        self.timed("vigil+yara.compile.cold", [*vig, *both, str(self.small)], per_corpus=False)
+        self.timed("vigil+yara.scan", [*vig, "-r", *jobs, *nocache, *both, str(self.files)], check="covers")
+
+    def has_no_cache(self) -> bool:
+        helptext = subprocess.run([str(self.args.vigil), "scan", "--help"], capture_output=True, text=True)
+        return "--no-cache" in helptext.stdout
+
+
+class Clamd:
+    """A private clamd on a unix socket in the state directory; started, pinged, and stopped here."""
+
+    def __init__(self, sigs: Path, state: Path) -> None:
+        self.sock, self.conf = state / "clamd.sock", state / "clamd.conf"
+        self.conf.write_text(
+            f"LocalSocket {self.sock}\nDatabaseDirectory {sigs}\nMaxThreads 2\nForeground yes\n"
+            f"LogFile {state / 'clamd.log'}\nTemporaryDirectory {state}\nPidFile {state / 'clamd.pid'}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self.load_row = Row("", "", 0.0, 0.0, 0)
+
+    def __enter__(self) -> Clamd:
+        cmd = ["clamd", "-c", str(self.conf), "--foreground"]
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        sampler = Sampler([self.pid])
+        while not self.ping():
+            if self.proc.poll() is not None:
+                sampler.stop()
+                raise RuntimeError(f"clamd exited ({self.proc.returncode}); see {self.conf.parent}/clamd.log")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        self.load_row = Row("", " ".join(cmd) + "  (until PING answers PONG)", round(seconds, 3),
+                            sampler.stop(), 0, per_corpus=False)
+        return self
+
+    def ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(5)
+                s.connect(str(self.sock))
+                s.sendall(b"zPING\0")
+                return s.recv(16).startswith(b"PONG")
+        except OSError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------- the report
+
+Goal = Callable[[float, Row], bool]
+# (comparison, Vigil row, peer row, kind, target, met?): "speed" ratio = peer s / Vigil s,
+# "memory" ratio = Vigil PSS / peer PSS.
+COMPARISONS: list[tuple[str, str, str, str, str, Goal]] = [
+    ("vigil scan -r vs clamscan -r", "vigil.scan.1st", "clamscan.scan", "speed", ">= 10x",
+     lambda r, v: r >= 10),
+    ("vigil scan -r vs clamd multiscan 1st pass", "vigil.scan.1st", "clamd.multiscan.1st", "speed", ">= 3x",
+     lambda r, v: r >= 3),
+    ("start-up, 1 small file, warm cache", "vigil.startup.warm", "clamscan.startup", "speed", "<= 0.5 s",
+     lambda r, v: v.seconds <= 0.5),
+    ("2nd scan of unchanged corpus vs 1st", "vigil.scan.2nd", "vigil.scan.1st", "speed", ">= 20x",
+     lambda r, v: r >= 20),
+    ("2nd scan vs clamd 2nd pass (clean cache)", "vigil.scan.2nd", "clamd.multiscan.2nd", "speed", "-",
+     lambda r, v: True),
+    ("scaling: -j 2 vs -j 1", "vigil.scan.j2", "vigil.scan.j1", "speed", "-", lambda r, v: True),
+    ("vigil + signature-base YARA vs yara CLI", "vigil+yara.scan", "yara.scan", "speed", ">= 1x",
+     lambda r, v: r >= 1),
+    ("peak PSS vs clamscan", "vigil.scan.1st", "clamscan.scan", "memory", "<= 1x", lambda r, v: r <= 1),
+]
+
+
+def detections(row: Row) -> str:
+    c = row.check
+    if c is None:
+        return ""
+    missed, extra = len(c.missed), len(c.extra)
+    text = f"{c.correct}/{c.expected}"
+    if c.mode == "covers":
+        return text + (f" (+{extra} YARA)" if extra else "")
+    return text + (f", {missed} missed" if missed else "") + (f", {extra} extra" if extra else "")
+
+
+def table(bench: Bench) -> str:
+    lines = ["| row | seconds | MB/s | files/s | peak PSS MB | detections |", "|---|---:|---:|---:|---:|---|"]
+    for label, row in bench.rows.items():
+        rate = [f"{bench.mbps(row):.1f}", f"{bench.fps(row):.0f}"] if row.per_corpus else ["-", "-"]
+        lines.append(f"| {label} | {row.seconds:.2f} | {' | '.join(rate)} | {row.peak_pss_mb:.0f} | "
+                     f"{detections(row)} |")
+    lines += ["", "| comparison (Vigil / peer) | Vigil | peer | ratio | target | met |",
+              "|---|---|---|---:|---|---|"]
+    for name, mine, peer, kind, target, met in COMPARISONS:
+        v, p = bench.rows.get(_alias(bench, mine)), bench.rows.get(_alias(bench, peer))
+        if v is None or p is None:
+            continue
+        if kind == "speed":
+            ratio, vs, ps = p.seconds / v.seconds, f"{v.seconds:.2f} s", f"{p.seconds:.2f} s"
+        else:
+            ratio = v.peak_pss_mb / p.peak_pss_mb
+            vs, ps = f"{v.peak_pss_mb:.0f} MB", f"{p.peak_pss_mb:.0f} MB"
+        ok = "-" if target == "-" else ("yes" if met(ratio, v) else "NO")
+        lines.append(f"| {name} | {vs} | {ps} | {ratio:.2f}x | {target} | {ok} |")
+    return "\n".join(lines)
+
+
+def _alias(bench: Bench, label: str) -> str:
+    """Scaling rows are named .nocache when Vigil has --no-cache."""
+    return label if label in bench.rows else label + ".nocache"
+
+
+def header(bench: Bench) -> str:
+    def version(cmd: list[str]) -> str:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        return ((done.stdout + done.stderr).strip().splitlines() or ["?"])[0]
+    load_end = os.getloadavg()
+    return "\n".join([
+        f"run {bench.run_id} on {os.uname().nodename}, {os.cpu_count()} CPUs; load average (1/5/15 min) "
+        f"at start {bench.load_start[0]:.2f}/{bench.load_start[1]:.2f}/{bench.load_start[2]:.2f}, "
+        f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f}",
+        f"corpus {bench.corpus}: {bench.nfiles} files, {bench.nbytes / 1e6:.1f} MB, "
+        f"{len(bench.expected)} planted detections; signatures {bench.sigs}; "
+        f"YARA {len(bench.yara_files)} files from {bench.yara_dir}",
+        f"{version(['clamscan', '--version'])}; yara {version(['yara', '--version'])}; "
+        f"{version([str(bench.args.vigil), 'scan', '--version'])}",
+    ])
+
+
+def misses(bench: Bench) -> list[str]:
+    out = []
+    for label, row in bench.rows.items():
+        if row.check is None:
+            continue
+        for path, (want, got) in row.check.missed.items():
+            out.append(f"{label}: MISS {path} expected {want} got {got}")
+        if row.check.mode == "exact":
+            out += [f"{label}: EXTRA {path} {name}" for path, name in row.check.extra.items()]
+    return out
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    tmp = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work-dir", default=os.path.join(tmp, "vigil-bench"), help="generated data goes here")
+    ap.add_argument("--corpus-mb", type=int, default=100,
+                    help="make_corpus.py --size-mb (its default, 1000, gives 942 MB)")
+    ap.add_argument("--reuse", action="store_true", help="reuse a corpus and signatures made earlier")
+    ap.add_argument("--corpus", help="use this make_corpus.py output as is (no generation)")
+    ap.add_argument("--sigs", help="use this signature directory as is (no generation)")
+    ap.add_argument("--hash", type=int, default=1_000_000, help="make_sigs.py --hash")
+    ap.add_argument("--body", type=int, default=50_000, help="make_sigs.py --body")
+    ap.add_argument("--logical", type=int, default=200, help="make_sigs.py --logical")
+    ap.add_argument("--yara-dir", default=str(SHARED / "corpus/yara/signature-base"))
+    ap.add_argument("--vigil", default=str(REPO / ".venv/bin/vigil"))
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Vigil's -j for the main rows")
+    ap.add_argument("--startup-runs", type=int, default=3, help="runs (median) of the one-small-file rows")
+    ap.add_argument("--sections", default="clamscan,clamd,yara,vigil")
+    ap.add_argument("--out", help="JSON lines results file (appended; default WORK_DIR/results.jsonl)")
+    ap.add_argument("--keep-state", action="store_true", help="keep caches, outputs and clamd.conf")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    args.out = args.out or str(work / "results.jsonl")
+    corpus, sigs = generate(args, work)
+    state = Path(tempfile.mkdtemp(prefix="state-", dir=work))
+    try:
+        bench = Bench(args, corpus, sigs, state)
+        warm_page_cache([bench.files, sigs])
+        sections = {"clamscan": bench.clamscan, "clamd": bench.clamd, "yara": bench.yara,
+                    "vigil": bench.vigil}
+        for name in args.sections.split(","):
+            print(f"== {name}", flush=True)
+            sections[name]()
+        report = header(bench) + "\n\n" + table(bench)
+        print("\n" + report)
+        (work / "latest-table.md").write_text(report + "\n")
+        bad = misses(bench)
+        print("\n".join(["", "detection differences from the manifest:", *bad]) if bad else
+              "\nall detections equal the manifest")
+        return 1 if bad else 0
+    finally:
+        if not args.keep_state:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
