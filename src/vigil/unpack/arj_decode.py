@@ -165,8 +165,8 @@ def _copy(out: bytearray, distance: int, length: int) -> None:
     if distance >= length:
         out += out[start : start + length]
         return
-    for i in range(length):  # overlapping copy repeats the pattern
-        out.append(out[start + i])
+    pattern = out[start:]  # an overlapping copy repeats the last `distance` bytes
+    out += (pattern * (length // distance + 1))[:length]
 
 
 def decode_huffman(data: bytes, limit: int, tick: Callable[[], None], out: bytearray) -> None:
