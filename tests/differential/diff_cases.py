@@ -10,13 +10,12 @@ import diff_gen_ldb
 import diff_gen_lmd
 import diff_gen_misc
 import diff_gen_ndb
+from diff_known import KNOWN, KNOWN_CLI, NONDETERMINISTIC
 from diff_model import Group
 
 GENERATORS = (diff_gen_ndb, diff_gen_hash, diff_gen_ldb, diff_gen_misc, diff_gen_errors, diff_gen_lmd)
 
-# case id ("group/mode/target") -> reason. Vigil disagreeing with clamscan here is a known engine defect;
-# the expectation stays clamscan's answer. Removed as soon as the engine agrees (strict xfail fails then).
-KNOWN: dict[str, str] = {}
+__all__ = ["KNOWN", "KNOWN_CLI", "NONDETERMINISTIC", "all_groups", "case_ids", "group_named"]
 
 
 @functools.cache

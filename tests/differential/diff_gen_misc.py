@@ -31,12 +31,16 @@ def precedence_group() -> Group:
         "yara-vs-ndb": binary(b"prec7yara"),
         "yara-vs-hdb": binary(b"prec8yarahash"),
         "overlap-same-start": binary(b"prec9overlap"),
+        "wild-early-static-late": binary(b"wildXearly ... staticlate"),
+        "static-early-wild-late": binary(b"staticfirst ... wildYafter"),
     }
     ndb = ["P.Body1:0:*:" + _hx("prec1body"), "P.Body3:0:*:" + _hx("prec3both"),
            "P.Late4:0:*:" + _hx("late4"), "P.Early4:0:*:" + _hx("early4"),
            "P.Early5:0:*:" + _hx("early5"), "P.Late5:0:*:" + _hx("late5"),
            "P.Yara7:0:*:" + _hx("prec7yara"),
-           "P.Long9:0:*:" + _hx("prec9overlap"), "P.Short9:0:*:" + _hx("prec9ov")]
+           "P.Long9:0:*:" + _hx("prec9overlap"), "P.Short9:0:*:" + _hx("prec9ov"),
+           "P.WildEarly:0:*:77696c64??6561726c79", "P.StaticLate:0:*:" + _hx("staticlate"),
+           "P.StaticFirst:0:*:" + _hx("staticfirst"), "P.WildAfter:0:*:77696c64??6166746572"]
     hdb = [f"{_md5(t['ndb-vs-hdb'])}:{len(t['ndb-vs-hdb'])}:P.Hash1",
            f"{_md5(t['hdb-vs-ldb'])}:{len(t['hdb-vs-ldb'])}:P.Hash2",
            f"{_md5(t['later-hash'])}:{len(t['later-hash'])}:P.HashFirst",

@@ -145,12 +145,16 @@ def target_type_group() -> Group:
     return group
 
 
-def minimal_elf(payload: bytes) -> bytes:
-    """A tiny static ELF64 executable whose entry point is the payload's first byte (file offset 120)."""
+def minimal_elf(payload: bytes, shentsize: int = 64) -> bytes:
+    """A tiny static ELF64 executable whose entry point is the payload's first byte (file offset 120).
+
+    clamscan insists on e_shentsize == 64 even with no sections; with 0 its ELF header parse fails and
+    EP/section offsets never match, so both variants are worth a case.
+    """
     code = payload + b"\x00" * 8
     size = 64 + 56 + len(code)
     header = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + struct.pack(
-        "<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x400078, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+        "<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x400078, 64, 0, 0, 64, 56, 1, shentsize, 0, 0)
     phdr = struct.pack("<IIQQQQQQ", 1, 5, 0, 0x400000, 0x400000, size, size, 0x1000)
     return header + phdr + code
 
@@ -183,7 +187,8 @@ def exec_offset_groups() -> list[Group]:
     group.add("clam-overlay.exe", pe + b"\x00overlay\x00")
     group.add("notpe", binary(pe[ep:ep + 8]))
     group.add("elf", minimal_elf(b"elfpayw"))
-    wrap_all(group, ["clam.exe", "elf"])
+    group.add("elf-shentsize0", minimal_elf(b"elfpayw", shentsize=0))
+    wrap_all(group, ["clam.exe", "elf", "elf-shentsize0"])
     bad = Group("ndb-exec-offset-target0", {"p.ndb": lines(f"P.ep0:0:EP+0:{pe[ep:ep + 4].hex()}")})
     bad.add("clam.exe", pe)
     return [group, bad]
