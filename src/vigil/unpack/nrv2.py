@@ -24,6 +24,10 @@ class Truncated(ValueError):
         self.partial = partial
 
 
+class OverBudget(Truncated):
+    """The stream would produce more than the caller's budget."""
+
+
 class _Bits:
     """MSB-first bits out of little-endian 32-bit words, interleaved with whole bytes."""
 
@@ -153,6 +157,8 @@ def decompress(
         while True:
             while bits.bit():
                 out.append(bits.byte())
+            if len(out) > budget:
+                raise OverBudget(f"{method}: output budget of {budget} bytes exceeded", bytes(out[:budget]))
             found = _match(bits, variant, last)
             if found is None:
                 return bytes(out), bits.pos - start
@@ -160,13 +166,13 @@ def decompress(
             if offset > len(out):
                 raise ValueError("match reaches before the start of the output")
             if len(out) + length > budget:
-                raise ValueError("output budget exceeded")
+                raise OverBudget(f"{method}: output budget of {budget} bytes exceeded", bytes(out))
             _copy(out, offset, length)
             rounds += 1
             if tick is not None and rounds % 4096 == 0:
                 tick()
-            if len(out) > budget:
-                raise ValueError("output budget exceeded")
+    except OverBudget:
+        raise
     except (IndexError, ValueError) as exc:
         raise Truncated(f"{method}: {exc}", bytes(out[:budget])) from None
 

@@ -61,13 +61,17 @@ def looks_packed(view: PeView) -> bool:
 
 def _decode_any(data: bytes, start: int, budget: int, ctx: ScanContext) -> tuple[str, bytes]:
     failures = []
+    over = False
     for method in nrv2.METHODS:
         try:
             out, _ = nrv2.decompress(method, data, budget, start, ctx.check_time)
         except nrv2.Truncated as exc:
             failures.append(str(exc))
+            over = over or isinstance(exc, nrv2.OverBudget)
             continue
         return method, out
+    if over:
+        ctx.charge_bytes(budget + 1)  # a variant was still decoding at the budget: report the limit
     raise MalformedInput("UPX: no NRV variant decodes the stream (" + "; ".join(failures) + ")")
 
 
