@@ -640,8 +640,21 @@ def _retype_textish(table: _Table, buf: bytes, size: int, base: FileType) -> Fil
     return base
 
 
+# ISO 9660: the primary volume descriptor (type 1, "CD001") at 32768 and the next descriptor 2048 bytes on,
+# as in the ISO9660 body magic; the window is the magic's longest reach from 32768.
+_ISO_AT = 32768
+_ISO_MAGIC = re.compile(rb"\x01CD001.{2043,2443}CD001", re.DOTALL)
+
+
+def _is_iso(data: bytes) -> bool:
+    """clamscan types an ISO image as binary data, then its raw scan hits the ISO9660 body magic at 32768
+    and it scans the image as ISO. That offset is past the 1024 typing bytes, so it gets its own look."""
+    return _ISO_MAGIC.match(bytes(data[_ISO_AT : _ISO_AT + 6 + 2443 + 5])) is not None
+
+
 def identify(data: bytes, extra_rules: Sequence[MagicRuleLike] = ()) -> FileType:
-    """Type `data` the way clamscan 1.4.6 types a layer (its "Recognized ..." debug line)."""
+    """Type `data` the way clamscan 1.4.6 types a layer (its "Recognized ..." debug line), except that an
+    ISO 9660 image is ISO9660 where clamscan says binary data and finds the ISO in its raw scan."""
     table = _table_for(extra_rules)
     buf = bytes(data[:MAGIC_BUFFER_SIZE])
     ftype = _fixed_type(table, buf)
@@ -653,7 +666,10 @@ def identify(data: bytes, extra_rules: Sequence[MagicRuleLike] = ()) -> FileType
             ftype = _tar_kind(buf) or ftype
     if ftype not in _TEXTISH:
         return ftype
-    return _retype_textish(table, buf, len(data), ftype)
+    ftype = _retype_textish(table, buf, len(data), ftype)
+    if ftype is FileType.BINARY_DATA and _is_iso(data):
+        return FileType.ISO9660
+    return ftype
 
 
 # --- what the matcher needs to know about a type ---------------------------------------------------------
