@@ -9,6 +9,7 @@ from __future__ import annotations
 from vigil.types import FileType
 from vigil.unpack.arj import ArjUnpacker
 from vigil.unpack.base import Unpacker
+from vigil.unpack.chm import ChmUnpacker
 from vigil.unpack.compressed import Bzip2Unpacker, GzipUnpacker, XzUnpacker
 from vigil.unpack.encodings import BinHexUnpacker, UuencodeUnpacker
 from vigil.unpack.html import HtmlUnpacker
@@ -45,6 +46,7 @@ BUILTIN: tuple[Unpacker, ...] = (
     SzddUnpacker(),
     ArjUnpacker(),
     SisUnpacker(),
+    ChmUnpacker(),
     PeUnpacker(),
     UpxElfUnpacker(),
 )
