@@ -59,9 +59,10 @@ def test_no_overlay_no_children() -> None:
     assert unpack(_image(), FileType.MSEXE) == []
 
 
-def test_not_a_pe_is_malformed() -> None:
-    with pytest.raises(MalformedInput):
-        unpack(b"MZ" + bytes(100), FileType.MSEXE)
+def test_mz_without_pe_header_has_no_children_and_no_issue() -> None:
+    ctx = ScanContext(ScanLimits())
+    assert unpack(b"MZ" + bytes(100), FileType.MSEXE, ctx=ctx) == []
+    assert ctx.issues == []
 
 
 def test_a_failing_detector_is_recorded_and_the_rest_still_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import struct
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,29 @@ def test_nrv2b_truncated_stream_keeps_partial_output() -> None:
     with pytest.raises(nrv2.Truncated) as info:
         nrv2.decompress("nrv2b", packed[: len(packed) // 2], 1 << 16)
     assert info.value.partial and b"abcdefgh".startswith(info.value.partial[:8])
+
+
+def _upx_elf(blocks: list[tuple[int, bytes, int]]) -> bytes:
+    head = b"\x7fELF" + bytes(0x60)
+    info = b"\0\0\0\0UPX!" + bytes(4) + bytes(12)  # l_info (checksum, magic, ...) and p_info
+    body = b"".join(
+        struct.pack("<IIBBBB", usize, len(packed), method, 0, 0, 0) + packed
+        for usize, packed, method in blocks
+    )
+    return head + info + body + bytes(12)
+
+
+def test_upx_elf_blocks_are_decoded_in_order() -> None:
+    first, second = b"\x7fELF" + b"F" * 200, b"stored block"
+    data = _upx_elf([(len(first), nrv2b_encode(b"\x7fELF", repeat_last=200), 2), (len(second), second, 2)])
+    (child,) = unpack(data, FileType.ELF, "packed.elf")
+    assert bytes(child.data) == first + second
+
+
+def test_upx_elf_lying_block_size_is_malformed() -> None:
+    data = _upx_elf([(10, b"x" * 10, 2)]).replace(struct.pack("<II", 10, 10), struct.pack("<II", 10, 99999))
+    with pytest.raises(MalformedInput):
+        unpack(data, FileType.ELF)
 
 
 @needs_files

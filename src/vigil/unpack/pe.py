@@ -48,7 +48,7 @@ class PeUnpacker:
     def children(self, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
         view = parse_pe(layer.data)
         if view is None:
-            raise MalformedInput(f"{layer.name}: not a PE file")
+            return  # MZ without a PE header (DOS programs, data that starts with "MZ"): nothing to unpack
         claimed = False
         for name, detector in DETECTORS:
             try:

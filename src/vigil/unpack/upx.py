@@ -124,7 +124,8 @@ def _elf_block(packed: bytes, usize: int, method: int) -> bytes:
 
 
 def _lzma_block(packed: bytes, usize: int) -> bytes:
-    """UPX's LZMA blocks start with two bytes: (pb*5+lp)*9+lc ... preceded by a small header byte."""
+    """UPX's LZMA blocks: a properties byte (pb*5+lp)*9+lc, one more header byte, then raw LZMA.
+    Taken from the format description, not yet checked against a UPX-LZMA sample (none is at hand)."""
     if len(packed) < 3:
         raise MalformedInput("UPX ELF: LZMA block too short")
     props = packed[0]
