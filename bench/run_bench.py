@@ -204,7 +204,7 @@ class Bench:
         manifest = json.loads((corpus / "manifest.json").read_text())
         self.expected = {k: v for k, v in manifest["files"].items() if v}
         self.yara_dir = Path(args.yara_dir)
-        self.yara_files = sorted(str(p) for p in self.yara_dir.glob("*.yar"))
+        self.yara_files = sorted(str(p) for p in self.yara_dir.iterdir() if p.suffix in (".yar", ".yara"))
         self.small = state / "small.txt"
         self.small.write_text(SMALL_FILE_TEXT)
         self.rows: dict[str, Row] = {}
@@ -263,8 +263,13 @@ class Bench:
     def yara(self) -> None:
         compiled = self.state / "rules.yarc"
         self.timed("yara.compile", ["yarac", "-w", *self.yara_files, str(compiled)], per_corpus=False)
-        row = self.timed("yara.scan", ["yara", "-r", "-w", "-C", str(compiled), str(self.files)])
-        row.note = f"{len(self.yara_files)} rule files compiled once with yarac; yara's default threads"
+        self.timed("yara.startup", ["yara", "-w", "-C", str(compiled), str(self.small)],
+                   runs=self.args.startup_runs, per_corpus=False)
+        row = run_cmd(["yara", "-r", "-w", "-C", str(compiled), str(self.files)], self.env,
+                      self.state / "yara.scan.out")
+        hits = (self.state / "yara.scan.out").read_text(errors="replace").splitlines()
+        row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
+        self.emit("yara.scan", row)
 
     def vigil(self) -> None:
         vig, jobs = [str(self.args.vigil), "scan", "--no-summary"], ["-j", str(self.args.jobs)]
@@ -281,6 +286,8 @@ class Bench:
                        [*vig, "-r", "-j", str(n), *nocache, *db, str(self.files)], check="exact")
         both = [*db, "-d", str(self.yara_dir)]
         self.timed("vigil+yara.compile.cold", [*vig, *both, str(self.small)], per_corpus=False)
+        self.timed("vigil+yara.startup.warm", [*vig, *both, str(self.small)], runs=self.args.startup_runs,
+                   per_corpus=False)
         self.timed("vigil+yara.scan", [*vig, "-r", *jobs, *nocache, *both, str(self.files)], check="covers")
 
     def has_no_cache(self) -> bool:
@@ -355,14 +362,19 @@ COMPARISONS: list[tuple[str, str, str, str, str, Goal]] = [
     ("scaling: -j 2 vs -j 1", "vigil.scan.j2", "vigil.scan.j1", "speed", "-", lambda r, v: True),
     ("vigil + signature-base YARA vs yara CLI", "vigil+yara.scan", "yara.scan", "speed", ">= 1x",
      lambda r, v: r >= 1),
+    ("start-up with YARA loaded vs yara CLI", "vigil+yara.startup.warm", "yara.startup", "speed", "-",
+     lambda r, v: True),
     ("peak PSS vs clamscan", "vigil.scan.1st", "clamscan.scan", "memory", "<= 1x", lambda r, v: r <= 1),
+    ("peak PSS with YARA vs clamscan", "vigil+yara.scan", "clamscan.scan", "memory", "-", lambda r, v: True),
+    ("cold compile peak PSS vs clamscan", "vigil.compile.cold", "clamscan.scan", "memory", "-",
+     lambda r, v: True),
 ]
 
 
 def detections(row: Row) -> str:
     c = row.check
     if c is None:
-        return ""
+        return row.note
     missed, extra = len(c.missed), len(c.extra)
     text = f"{c.correct}/{c.expected}"
     if c.mode == "covers":

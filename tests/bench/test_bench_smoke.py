@@ -74,9 +74,10 @@ def test_smoke_run_covers_every_section(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {r["label"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) >= {"clamscan.startup", "clamscan.scan", "clamd.load", "clamd.multiscan.1st",
-                         "clamd.multiscan.2nd", "yara.compile", "yara.scan", "vigil.compile.cold",
-                         "vigil.startup.warm", "vigil.scan.1st", "vigil.scan.2nd", "vigil+yara.compile.cold",
-                         "vigil+yara.scan"}
+                         "clamd.multiscan.2nd", "yara.compile", "yara.startup", "yara.scan",
+                         "vigil.compile.cold", "vigil.startup.warm", "vigil.scan.1st", "vigil.scan.2nd",
+                         "vigil+yara.compile.cold", "vigil+yara.startup.warm", "vigil+yara.scan"}
+    assert rows["yara.scan"]["note"] == "files matched: 1"
     assert {"vigil.scan.j1.nocache", "vigil.scan.j2.nocache"} <= set(rows)
     for label in ("clamscan.scan", "clamd.multiscan.1st", "clamd.multiscan.2nd", "vigil.scan.1st",
                   "vigil.scan.2nd", "vigil.scan.j1.nocache", "vigil.scan.j2.nocache"):
