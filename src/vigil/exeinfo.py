@@ -89,9 +89,14 @@ def _pe_info(data: bytes) -> ExecInfo | None:
     return ExecInfo(_rva_to_offset(entry, sections, len(data)), sections, plus, entry)
 
 
+_ELF_SHDR_SIZE = {32: 40, 64: 64}
+
+
 def _elf_info(data: bytes) -> ExecInfo | None:
     try:
         elf = ELFFile(io.BytesIO(data))
+        if int(elf.header["e_shentsize"]) != _ELF_SHDR_SIZE[elf.elfclass]:
+            return None  # clamscan rejects such a header, and with it EP and section offsets
         entry = int(elf.header["e_entry"])
         sections = tuple(
             Section(int(s["sh_offset"]), int(s["sh_size"]), int(s["sh_addr"]), int(s["sh_size"]))

@@ -39,7 +39,7 @@ CASES: list[tuple[str, list[str], bytes | None]] = [
                            "links"], None),
     ("symlinks-follow-0", ["--no-summary", "--follow-dir-symlinks=0", "--follow-file-symlinks=0",
                            "links/filelink", "links/dirlink"], None),
-    ("max-filesize-no-alert", ["--max-filesize=10", "eicar.com"], None),
+    ("max-filesize-no-alert", ["--max-filesize=10", "--alert-exceeds-max=no", "eicar.com"], None),
     ("max-filesize-alert", ["--no-summary", "--max-filesize=10", "--alert-exceeds-max", "eicar.com"], None),
     ("size-suffix", ["--no-summary", "--max-filesize=1M", "--max-scansize=2M", "eicar.com"], None),
 ]
@@ -91,3 +91,10 @@ def test_no_paths_scans_current_directory(work: Path) -> None:
         assert ours.out == theirs.out
         assert str(work / "tree" / "eicar.com") in ours.out
         assert ours.rc == theirs.rc == 1
+
+
+def test_limits_fail_loud_by_default(work: Path) -> None:
+    """Where clamscan says OK for a file over a limit, Vigil's default names the limit (exit 1)."""
+    ours = run_vigil(["-d", "db", "--no-summary", "--max-filesize=10", "eicar.com"], work, None)
+    assert ours.rc == 1
+    assert ours.masked[0] == "eicar.com: Heuristics.Limits.Exceeded.MaxFileSize FOUND"

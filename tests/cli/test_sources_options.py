@@ -31,7 +31,7 @@ def test_boolean_options_take_yes_no_without_eating_paths() -> None:
     assert args.paths == ["file"]
     settings = scan_settings(args)
     assert settings.detect_pua and not settings.scan_archive and settings.alert_broken
-    assert not settings.alert_exceeds_max  # clamscan's default is no
+    assert settings.alert_exceeds_max  # Vigil fails loud by default (docs/compat.md D3)
 
 
 def test_limits_reach_settings() -> None:

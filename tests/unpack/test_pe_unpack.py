@@ -59,6 +59,11 @@ def test_no_overlay_no_children() -> None:
     assert unpack(_image(), FileType.MSEXE) == []
 
 
+def test_plain_appended_data_is_not_a_layer() -> None:
+    """clamscan scans appended bytes as part of the PE; a separate layer would change the reported name."""
+    assert unpack(_image() + b"\x00\x01junk" * 20, FileType.MSEXE) == []
+
+
 def test_mz_without_pe_header_has_no_children_and_no_issue() -> None:
     ctx = ScanContext(ScanLimits())
     assert unpack(b"MZ" + bytes(100), FileType.MSEXE, ctx=ctx) == []
@@ -81,7 +86,7 @@ def test_overlay_is_charged() -> None:
     ctx = ScanContext(ScanLimits(max_files=1))
     ctx.files = 1
     with pytest.raises(LimitExceeded):
-        unpack(_image() + bytes(64), FileType.MSEXE, ctx=ctx)
+        unpack(_image() + b"PK\x03\x04" + bytes(64), FileType.MSEXE, ctx=ctx)
 
 
 @needs_files

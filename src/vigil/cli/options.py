@@ -22,7 +22,7 @@ _NO = {"no", "n", "false", "0", "off"}
 
 # boolean options as (flag, dest, default); each also accepts `=yes` / `=no`
 BOOLEAN_OPTIONS: tuple[tuple[str, str, bool], ...] = (
-    ("--alert-exceeds-max", "alert_exceeds_max", False),
+    ("--alert-exceeds-max", "alert_exceeds_max", True),  # Vigil fails loud (docs/compat.md D3)
     ("--alert-encrypted", "alert_encrypted", False),
     ("--alert-encrypted-archive", "alert_encrypted_archive", False),
     ("--alert-encrypted-doc", "alert_encrypted_doc", False),

@@ -229,6 +229,8 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
             run.finish()
             return 2
         run.counts.known_viruses = int(db.signature_count)
+        for warning in db.warnings:  # skipped files and YARA sources that did not compile
+            print(f"Vigil Warning: {text.escape_path(warning)}", file=sys.stderr)
         run.scan(db, _paths(args, out), factory or _cached_factory(args))
         return run.finish()
 

@@ -689,6 +689,7 @@ _TARGET_OF: dict[FileType, int] = {
     FileType.SWF: 11,
     FileType.JAVA: 12,
     FileType.INTERNAL: 13,
+    FileType.BINARY_DATA: 14,  # clamscan 1.4.6: a target-14 ("other") signature hits unknown binary data
 }
 
 

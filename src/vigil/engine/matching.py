@@ -18,7 +18,7 @@ from vigil.layer import Layer
 from vigil.signatures.database import SignatureDB
 from vigil.signatures.formats.ldb import ContentSub, LogicalSig
 from vigil.signatures.match import logical
-from vigil.signatures.match.hashes import HashIndex
+from vigil.signatures.match.hashes import ALGO_ORDER, HashIndex
 from vigil.signatures.records import SigMeta
 from vigil.types import Evidence, FileType, HashAlgo, Match
 
@@ -41,7 +41,9 @@ def views_of(layer: Layer, normalize: bool) -> list[View]:
     ftype = layer.file_type
     own = filetype.target_type_of(ftype)
     if filetype.is_html(ftype) and normalize:
-        return [View("html", normalise.normalise_html(bytes(layer.data)), frozenset({0, 3}))]
+        page = normalise.normalise_html(bytes(layer.data))
+        html = frozenset({0, 3})
+        return [View("html", page, html), View("notags", normalise.html_notags(page), html)]
     if filetype.is_text(ftype) and normalize:
         raw_targets = frozenset({0} | ({own} if own not in (0, 7) else set()))
         return [
@@ -83,31 +85,34 @@ class LayerMatcher:
     # -- hashes ---------------------------------------------------------------------------------
     def _match_hashes(self) -> None:
         index = self.db.hashes.file
-        for algo in index.algos:
-            for order, meta in enumerate(index.lookup(algo, self.digests.get(algo), self.digests.size)):
-                self._add(meta, "hash", (RANK_HASH, order), ())
+        size = self.digests.size
+        for order, algo in enumerate(ALGO_ORDER):
+            if algo in index.columns:
+                for exactness, meta in enumerate(index.lookup(algo, self.digests.get(algo), size)):
+                    self._add(meta, "hash", (RANK_HASH, 0, order, exactness), ())
         if self.layer.file_type is FileType.MSEXE and (self.db.hashes.section or self.db.hashes.imports):
             self._match_pe_hashes()
 
     def _match_pe_hashes(self) -> None:
         data = bytes(self.layer.data)
         for raw_size, section in pe_section_hashes(data):
-            self._lookup_digests(self.db.hashes.section, section, raw_size, "section-hash")
+            self._lookup_digests(self.db.hashes.section, section, raw_size, "section-hash", 1)
         imphash = pe_import_hash(data)
         if imphash is not None and self.db.hashes.imports:
             digest_hex, size = imphash
             for meta in self.db.hashes.imports.lookup(HashAlgo.MD5, bytes.fromhex(digest_hex), size):
-                self._add(meta, "import-hash", (RANK_HASH, 0), ())
+                self._add(meta, "import-hash", (RANK_HASH, 2), ())
 
-    def _lookup_digests(self, index: HashIndex, data: bytes, size: int, kind: str) -> None:
+    def _lookup_digests(self, index: HashIndex, data: bytes, size: int, kind: str, scope: int) -> None:
         digest_of: dict[HashAlgo, Callable[[], bytes]] = {
             HashAlgo.MD5: lambda: hashlib.md5(data, usedforsecurity=False).digest(),
             HashAlgo.SHA1: lambda: hashlib.sha1(data, usedforsecurity=False).digest(),
             HashAlgo.SHA256: lambda: hashlib.sha256(data).digest(),
         }
-        for algo in index.algos:
-            for meta in index.lookup(algo, digest_of[algo](), size):
-                self._add(meta, kind, (RANK_HASH, 0), ())
+        for order, algo in enumerate(ALGO_ORDER):
+            if algo in index.columns:
+                for exactness, meta in enumerate(index.lookup(algo, digest_of[algo](), size)):
+                    self._add(meta, kind, (RANK_HASH, scope, order, exactness), ())
 
     # -- body and logical -----------------------------------------------------------------------
     def _match_view(self, view_index: int, view: View) -> None:
@@ -124,8 +129,13 @@ class LayerMatcher:
             hit = content.first(entry_id, view.data, self.exe)
             if hit is not None:
                 evidence = self._evidence(view, hit)
-                meta = self.db.bodies[sig_index].meta
-                self._add(meta, "body", (RANK_BODY, view_index, hit[0], sig_index), evidence)
+                body = self.db.bodies[sig_index]
+                # ClamAV runs the type-specific matcher before the generic one, and in each the
+                # Boyer-Moore pass (wildcard-free patterns) before Aho-Corasick; first hit wins.
+                generic = 1 if body.target in _GENERIC_TARGETS else 0
+                wildcard = 0 if _is_static(body.pattern.source) else 1
+                rank = (RANK_BODY, view_index, generic, wildcard, hit[0], sig_index)
+                self._add(body.meta, "body", rank, evidence)
         for sig_index in sorted(logical_ids):
             self._match_logical(view_index, view, sig_index)
 
@@ -178,6 +188,15 @@ class LayerMatcher:
                 rank=rank,
             )
         )
+
+
+#: Target 0 (any) and 14 (other) live in ClamAV's generic matcher, scanned after the type-specific one.
+_GENERIC_TARGETS = frozenset({0, 14})
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_static(source: str) -> bool:
+    return all(ch in _HEX_DIGITS for ch in source)
 
 
 _EXEC_TYPES = frozenset({FileType.MSEXE, FileType.ELF, FileType.MACHO, FileType.MACHO_UNIBIN})

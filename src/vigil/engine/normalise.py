@@ -87,3 +87,22 @@ def normalise_html(data: bytes) -> bytes:
             out.append(_script_body(source[pos:stop]))
             pos = stop
     return b"".join(out)
+
+
+_SCRIPT_ELEMENT = re.compile(rb"<script\b.*?(?:</script\s*>|\Z)", re.DOTALL)
+_TAG = re.compile(rb"<([^>]*)>?")
+_HREF = re.compile(rb"""^a\s.*?\bhref\s*=\s*"?([^"\s>]*)""", re.DOTALL)
+_SPACES = re.compile(rb"\s+")
+
+
+def _tag_text(match: re.Match[bytes]) -> bytes:
+    href = _HREF.match(match.group(1))
+    return b" " + href.group(1) + b" " if href else b" "
+
+
+def html_notags(normalised: bytes) -> bytes:
+    """clamscan's `notags.html` view of an already normalised page: scripts dropped, every tag a space
+    except that a link contributes its URL, whitespace runs squeezed (`<p>Hello <b>World</b>` ->
+    ` hello world `)."""
+    text = _TAG.sub(_tag_text, _SCRIPT_ELEMENT.sub(b" ", normalised))
+    return _SPACES.sub(b" ", text)

@@ -36,7 +36,7 @@ def load_database(
         db.content_version, db.hashes_version = source_versions(sources)
         db.official_version = loaded.official_version
         db.official_time = loaded.official_time
-        db.warnings = tuple(loaded.warnings)
+        db.warnings = (*loaded.warnings, *db.warnings)
         return db
 
     if not cache or _source_bytes(sources) < CACHE_THRESHOLD:

@@ -91,19 +91,22 @@ def build_database(records: Iterable[object], sources: Sequence[str]) -> Signatu
     names.freeze()
     hashes.set_files(list(files))
     entries = [*_body_entries(bodies), *_logical_entries(logicals)]
-    return SignatureDB(
+    skipped: list[str] = []
+    db = SignatureDB(
         hashes=hashes,
         allow=AllowList.build(a for a in buckets.pop("AllowHash", []) if isinstance(a, AllowHash)),
         bodies=bodies,
         logicals=logicals,
         content=ContentMatcher(entries),
-        yara=_build_yara([y for y in buckets.pop("YaraSource", []) if isinstance(y, YaraSource)]),
+        yara=_build_yara([y for y in buckets.pop("YaraSource", []) if isinstance(y, YaraSource)], skipped),
         magic=tuple(buckets.pop("MagicRule", [])),
         containers=tuple(buckets.pop("ContainerSig", [])),
         sources=tuple(sources),
         logical_unconditional=unconditional_logicals(logicals),
         exec_offsets=_needs_exec(entries, logicals),
     )
+    db.warnings = tuple(skipped)
+    return db
 
 
 def _needs_exec(entries: Sequence[ContentEntry], logicals: Sequence[LogicalSig]) -> bool:
@@ -120,9 +123,9 @@ def unconditional_logicals(logicals: Sequence[LogicalSig]) -> dict[int, tuple[in
     return {target: tuple(ids) for target, ids in by_target.items()}
 
 
-def _build_yara(sources: Sequence[YaraSource]) -> YaraMatcher | None:
+def _build_yara(sources: Sequence[YaraSource], skipped: list[str]) -> YaraMatcher | None:
     if not sources:
         return None
     from vigil.signatures.match.yara import YaraMatcher
 
-    return YaraMatcher.build(sources)
+    return YaraMatcher.build(sources, skipped)

@@ -29,12 +29,21 @@ DETECTORS: tuple[tuple[str, Detector], ...] = (
 )
 
 _MIN_OVERLAY = 16
+#: An overlay becomes a layer of its own only when it is an embedded file ClamAV would find by type
+#: (self-extractors, appended documents); plain appended data is already scanned with the PE's bytes,
+#: and a separate layer would change which signature clamscan reports first.
+_EMBEDDED_MAGIC = (
+    b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07", b"MSCF", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
+    b"MZ", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"%PDF", b"\x7fELF", b"ISc(", b"\x60\xea",
+)  # fmt: skip
 
 
 def overlay_children(view: PeView, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
     start = view.overlay_start
     size = len(layer.data) - start
     if start <= 0 or size < _MIN_OVERLAY:
+        return
+    if not bytes(layer.data[start : start + 8]).startswith(_EMBEDDED_MAGIC):
         return
     ctx.charge_file()
     ctx.charge_bytes(size)

@@ -107,17 +107,28 @@ class HashIndex:
         return any(len(c) for c in self.columns.values())
 
     def lookup(self, algo: HashAlgo, digest: bytes, size: int) -> list[SigMeta]:
+        """At most two hits, as ClamAV's hash tables hold one entry per key: the exact-size entry, then
+        the `*`-size one; among duplicates of a key the later database line."""
         columns = self.columns.get(algo)
         if columns is None:
             return []
-        hits: list[SigMeta] = []
+        exact: SigMeta | None = None
+        wild: SigMeta | None = None
         for index in reversed(columns.find(digest)):
             wanted = columns.sizes[index]
-            if wanted in (_ANY_SIZE, size):
-                name = self.names[columns.names[index]]
-                origin = Origin(self.files[columns.files[index]], columns.lines[index])
-                hits.append(SigMeta(name, name, origin))
-        return hits
+            if wanted == size and exact is None:
+                exact = self._meta(columns, index)
+            elif wanted == _ANY_SIZE and wild is None:
+                wild = self._meta(columns, index)
+        return [meta for meta in (exact, wild) if meta is not None]
+
+    def _meta(self, columns: HashColumns, index: int) -> SigMeta:
+        name = self.names[columns.names[index]]
+        return SigMeta(name, name, Origin(self.files[columns.files[index]], columns.lines[index]))
+
+
+#: The order ClamAV checks hash tables in, which decides the reported name.
+ALGO_ORDER: tuple[HashAlgo, ...] = (HashAlgo.MD5, HashAlgo.SHA1, HashAlgo.SHA256)
 
 
 @dataclass(slots=True)

@@ -68,14 +68,24 @@ class YaraMatcher:
         self._lock = threading.Lock()
 
     @classmethod
-    def build(cls, sources: Sequence[YaraSource]) -> YaraMatcher:
-        """Compile every source; the first compile error becomes a SignatureError naming file and line."""
+    def build(cls, sources: Sequence[YaraSource], skipped: list[str] | None = None) -> YaraMatcher:
+        """Compile every source; a compile error becomes a SignatureError naming file and line.
+
+        With a `skipped` list, a file that does not compile is left out and its error appended there
+        instead: clamscan loads the rest of the database and says "failed to parse or load" (a warning).
+        """
         compiler = yara_x.Compiler()
         origins: dict[RuleKey, Origin] = {}
         official: dict[str, bool] = {}
         for namespace, source in _namespaced(sources):
             compiler.new_namespace(namespace)
-            _add_source(compiler, source)
+            try:
+                _add_source(compiler, source)
+            except SignatureError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{exc} (YARA file skipped)")
+                continue
             official[namespace] = source.official
             origins.update(_rule_origins(namespace, source))
         rules = compiler.build()
@@ -129,6 +139,8 @@ class YaraMatcher:
             raise LimitExceeded("MaxScanTime", "YARA scan timed out") from exc
         except yara_x.ScanError as exc:
             raise MalformedInput(f"YARA scan failed: {exc}") from exc
+        # Unlike clamscan (whose YARA subset drops rules without strings and has no modules), every
+        # matching rule is reported, as the yara tools do: see docs/compat.md.
         return [self._hit(rule, data) for rule in results.matching_rules]
 
     def __getstate__(self) -> dict[str, object]:
