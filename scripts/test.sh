@@ -13,6 +13,9 @@ command -v yara >/dev/null || need="$need yara"
 command -v 7z >/dev/null || need="$need p7zip-full"
 command -v minisign >/dev/null || need="$need minisign"
 command -v bsdtar >/dev/null || need="$need libarchive-tools"
+command -v makensis >/dev/null || need="$need nsis"
+command -v arj >/dev/null || need="$need arj"
+command -v extract_chmLib >/dev/null || need="$need libchm-bin"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "test: missing Debian packages:$need (run as root or install them)" >&2
