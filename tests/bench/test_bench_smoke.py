@@ -11,9 +11,12 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -97,20 +100,21 @@ def test_smoke_run_covers_every_section(tmp_path: Path) -> None:
 
 
 def test_tree_pss_counts_descendants(tmp_path: Path) -> None:
-    """A shell whose child holds 64 MB of touched memory: the tree's PSS must include the child."""
+    """A shell whose child holds 64 MB of written memory: the tree's PSS must include the child."""
     bench = _module()
     ready = tmp_path / "ready"
-    child = f"b = bytearray(64 << 20); open({str(ready)!r}, 'w').close(); import time; time.sleep(30)"
+    tmp = str(ready) + ".tmp"
+    child = (f"import os, time; b = b'x' * (64 << 20); open({tmp!r}, 'w').write(str(os.getpid())); "
+             f"os.replace({tmp!r}, {str(ready)!r}); time.sleep(30)")
     shell = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "{child}"; true'])
     try:
-        for _ in range(200):
-            if ready.exists():
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
-        assert ready.exists()
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert bench.tree_pss_kb([shell.pid]) > 60 * 1024
         assert bench._pss_kb(shell.pid) < 20 * 1024  # the shell alone is small
     finally:
+        if ready.exists():
+            os.kill(int(ready.read_text()), signal.SIGKILL)
         shell.kill()
-        subprocess.run(["pkill", "-P", str(shell.pid)], check=False)
         shell.wait()
