@@ -48,8 +48,6 @@ PENDING: dict[tuple[str, str], str] = {
        for name in ("ASPack", "MEW", "PESpin", "Petite", "Upack", "WWPack", "yC") for kind in KINDS},
     ("clam-fsg.exe", "hdb"): "the FSG unpacker is not built yet (the body signature is in the packed file)",
     ("clam-upx.exe", "hdb"): "Vigil's UPX rebuild is not byte-identical to clamscan's, so the hash differs",
-    ("clam_IScab_int.exe", "hdb"): "InstallShield cabinets stored inside the PE are not unpacked yet",
-    ("clam_IScab_int.exe", "ndb"): "InstallShield cabinets stored inside the PE are not unpacked yet",
 }
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from vigil.errors import MalformedInput
 from vigil.layer import Child, Layer, ScanContext
+from vigil.unpack import ishield_cab
 from vigil.unpack.pe_format import PeView
 
 _SFX_RECORD = re.compile(rb"([\x20-\xff]{1,260})\0([\x20-\xff]{1,260})\0([0-9.]{1,40})\0([0-9]{1,12})\0")
@@ -38,7 +39,7 @@ def pe_children(view: PeView, layer: Layer, ctx: ScanContext) -> Iterator[Child]
     if start >= len(data):
         return
     if _SFX_RECORD.match(data, start):
-        yield from _sfx_records(data, start, ctx)
+        yield from ishield_cab.with_cabinets(_sfx_records(data, start, ctx), ctx)
         return
     magic = data.find(_MSI_MAGIC, start, start + 0x1000)
     if magic >= 0:
