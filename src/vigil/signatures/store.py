@@ -35,7 +35,7 @@ from vigil.signatures.match.hashes import AllowList, HashColumns, HashIndex, Has
 from vigil.signatures.names import NameTable
 from vigil.types import HashAlgo
 
-FORMAT = 1
+FORMAT = 2
 _CRC_LIMIT = 1 << 20  # files up to this size are CRC-checked on every load; larger ones by size
 
 
@@ -132,10 +132,11 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
     writer.records("entries", list(db.content.entries))
     writer.write("entries.sig", array("I", db.content.sigs))
     writer.write("entries.sub", array("i", db.content.subs))
-    for target, group in db.content.groups.items():
-        writer.write(f"g.{target}.ids", array("I", group.entry_ids))
-        writer.write(f"g.{target}.always", array("I", group.always))
-        writer.write(f"g.{target}.hs", group.blob or b"")
+    for target, chunks in db.content.groups.items():
+        for chunk, group in enumerate(chunks):
+            writer.write(f"g.{target}.{chunk}.ids", array("I", group.entry_ids))
+            writer.write(f"g.{target}.{chunk}.always", array("I", group.always))
+            writer.write(f"g.{target}.{chunk}.hs", group.blob or b"")
     writer.records("allow", db.allow.records())
     writer.records("magic", list(db.magic))
     writer.records("containers", list(db.containers))
@@ -146,7 +147,7 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
         "vigil": vigil.__version__,
         "hash_files": list(db.hashes.file.files),
         "scopes": {s: [a.value for a in i.columns] for s, i in db.hashes.scopes().items()},
-        "groups": sorted(db.content.groups),
+        "groups": {str(target): len(chunks) for target, chunks in db.content.groups.items()},
         "sources": list(db.sources),
         "version": db.version,
         "content_version": db.content_version,
@@ -244,7 +245,7 @@ def load(entry: Path) -> SignatureDB:
     content = ContentMatcher(
         reader.records("entries"),
         (reader.array("entries.sig", "I"), reader.array("entries.sub", "i")),
-        {int(t): _group(reader, int(t)) for t in meta["groups"]},
+        {int(t): tuple(_group(reader, f"{t}.{k}") for k in range(n)) for t, n in meta["groups"].items()},
     )
     db = SignatureDB(
         hashes=hashes,
@@ -284,11 +285,9 @@ def _index(reader: _Reader, scope: str, meta: dict[str, Any], names: NameTable) 
     return HashIndex(columns, names, ())
 
 
-def _group(reader: _Reader, target: int) -> Group:
-    blob = reader.raw(f"g.{target}.hs")
-    return Group(
-        reader.array(f"g.{target}.ids", "I"), bytes(blob) or None, reader.array(f"g.{target}.always", "I")
-    )
+def _group(reader: _Reader, key: str) -> Group:
+    ids, always = reader.array(f"g.{key}.ids", "I"), reader.array(f"g.{key}.always", "I")
+    return Group(ids, bytes(reader.raw(f"g.{key}.hs")) or None, always)
 
 
 def _yara(reader: _Reader) -> Any:

@@ -125,7 +125,8 @@ def _plain_file_sigs(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Ite
         if ignored(name, text):
             continue
         meta = SigMeta(name, reported_name(name, official), Origin(file, lineno))
-        yield HashSig(meta, _ALGO_BY_LEN[len(hex_digest)], bytes.fromhex(hex_digest), int(size), HashScope.FILE)
+        algo = _ALGO_BY_LEN[len(hex_digest)]
+        yield HashSig(meta, algo, bytes.fromhex(hex_digest), int(size), HashScope.FILE)
 
 
 def _hash_sigs(

@@ -12,9 +12,11 @@ worker processes; each process deserialises a group on first use.
 
 from __future__ import annotations
 
+import os
 import re
 from array import array
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -56,14 +58,14 @@ class ContentMatcher:
         self,
         entries: Sequence[ContentEntry],
         owners: tuple[Sequence[int], Sequence[int]] | None = None,
-        groups: dict[int, Group] | None = None,
+        groups: dict[int, tuple[Group, ...]] | None = None,
     ) -> None:
         self.entries = entries
         if owners is None:
             owners = (array("I", (e.sig for e in entries)), array("i", (e.sub for e in entries)))
         self.sigs, self.subs = owners
         self.groups = groups if groups is not None else _build_groups(entries)
-        self._runtime: dict[int, Any] = {}
+        self._runtime: dict[tuple[int, int], Any] = {}
         self._regex: dict[int, re.Pattern[bytes]] = {}
         self._by_logical: dict[int, dict[int, int]] | None = None
 
@@ -89,12 +91,10 @@ class ContentMatcher:
         """Entry ids whose prefilter occurs in `buf`, for the groups of the given target types."""
         found: list[int] = []
         for target in targets:
-            group = self.groups.get(target)
-            if group is None:
-                continue
-            found.extend(group.always)
-            if group.blob is not None and len(buf):
-                found.extend(self._scan_group(target, group, buf))
+            for chunk, group in enumerate(self.groups.get(target, ())):
+                found.extend(group.always)
+                if group.blob is not None and len(buf):
+                    found.extend(self._scan_group((target, chunk), group, buf))
         return found
 
     def logical_entry_ids(self, sig: int) -> dict[int, int]:
@@ -138,13 +138,13 @@ class ContentMatcher:
             self._regex[entry_id] = rx
         return rx
 
-    def _scan_group(self, target: int, group: Group, buf: bytes | memoryview) -> list[int]:
-        runtime = self._runtime.get(target)
+    def _scan_group(self, key: tuple[int, int], group: Group, buf: bytes | memoryview) -> list[int]:
+        runtime = self._runtime.get(key)
         if runtime is None:
             assert group.blob is not None
             runtime = hyperscan.loadb(group.blob, hyperscan.HS_MODE_BLOCK)
             runtime.scratch = hyperscan.Scratch(runtime)
-            self._runtime[target] = runtime
+            self._runtime[key] = runtime
         hits: list[int] = []
         ids = group.entry_ids
 
@@ -163,29 +163,61 @@ def _index_logical(sigs: Sequence[int], subs: Sequence[int]) -> dict[int, dict[i
     return index
 
 
-def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, Group]:
+#: Hyperscan compile time grows faster than linearly with the pattern count, and a database compiles on
+#: one thread: big groups are split into chunks of this many patterns and the chunks compiled in parallel.
+CHUNK = 12_000
+_PARALLEL_MIN = 4_000
+
+
+def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, tuple[Group, ...]]:
     by_target: dict[int, list[int]] = {}
     for entry_id, entry in enumerate(entries):
         by_target.setdefault(entry.target, []).append(entry_id)
-    return {target: _compile_group(entries, ids) for target, ids in by_target.items()}
+    jobs = [
+        (target, ids[start : start + CHUNK])
+        for target, ids in sorted(by_target.items())
+        for start in range(0, len(ids), CHUNK)
+    ]
+    expressions = [[entries[i].pattern.prefilter for i in ids] for _, ids in jobs]
+    groups: dict[int, list[Group]] = {}
+    for (target, ids), (blob, usable, rejected) in zip(jobs, _compile_all(expressions), strict=True):
+        group = Group(tuple(ids[i] for i in usable), blob, tuple(ids[i] for i in rejected))
+        groups.setdefault(target, []).append(group)
+    return {target: tuple(chunks) for target, chunks in groups.items()}
 
 
-def _compile_group(entries: Sequence[ContentEntry], ids: list[int]) -> Group:
-    usable = [i for i in ids if entries[i].pattern.prefilter]
-    rejected = [i for i in ids if not entries[i].pattern.prefilter]
+_Compiled = tuple[bytes | None, list[int], list[int]]
+
+
+def _compile_all(chunks: list[list[bytes]]) -> list[_Compiled]:
+    cores = os.cpu_count() or 1
+    if len(chunks) < 2 or sum(map(len, chunks)) < _PARALLEL_MIN or cores < 2:
+        return [compile_chunk(chunk) for chunk in chunks]
+    # hyperscan releases the GIL while it compiles, so threads use every core without a process pool
+    with ThreadPoolExecutor(max_workers=min(len(chunks), cores)) as pool:
+        return list(pool.map(compile_chunk, chunks))
+
+
+def compile_chunk(expressions: list[bytes]) -> _Compiled:
+    """(serialised database, indexes compiled, indexes hyperscan rejects) for one chunk of prefilters.
+
+    An empty prefilter, or one hyperscan refuses, goes to the always-verify list instead.
+    """
+    usable = [i for i, expression in enumerate(expressions) if expression]
+    rejected = [i for i, expression in enumerate(expressions) if not expression]
     try:
-        blob = _compile(entries, usable) if usable else None
+        blob = _compile(expressions, usable) if usable else None
     except hyperscan.error:
-        usable, bad = _compilable(entries, usable)
+        usable, bad = _compilable(expressions, usable)
         rejected += bad
-        blob = _compile(entries, usable) if usable else None
-    return Group(tuple(usable), blob, tuple(rejected))
+        blob = _compile(expressions, usable) if usable else None
+    return blob, usable, rejected
 
 
-def _compile(entries: Sequence[ContentEntry], ids: Sequence[int]) -> bytes:
+def _compile(expressions: Sequence[bytes], ids: Sequence[int]) -> bytes:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(
-        expressions=[entries[i].pattern.prefilter for i in ids],
+        expressions=[expressions[i] for i in ids],
         ids=list(range(len(ids))),
         flags=[_HS_FLAGS] * len(ids),
     )
@@ -193,15 +225,15 @@ def _compile(entries: Sequence[ContentEntry], ids: Sequence[int]) -> bytes:
     return blob
 
 
-def _compilable(entries: Sequence[ContentEntry], ids: list[int]) -> tuple[list[int], list[int]]:
+def _compilable(expressions: Sequence[bytes], ids: list[int]) -> tuple[list[int], list[int]]:
     """Split ids into those hyperscan compiles and those it rejects, by bisection."""
     try:
-        _compile(entries, ids)
+        _compile(expressions, ids)
     except hyperscan.error:
         if len(ids) == 1:
             return [], list(ids)
         half = len(ids) // 2
-        left_ok, left_bad = _compilable(entries, ids[:half])
-        right_ok, right_bad = _compilable(entries, ids[half:])
+        left_ok, left_bad = _compilable(expressions, ids[:half])
+        right_ok, right_bad = _compilable(expressions, ids[half:])
         return left_ok + right_ok, left_bad + right_bad
     return list(ids), []
