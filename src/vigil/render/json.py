@@ -76,6 +76,7 @@ def report_object(report: ScanReport, *, allmatch: bool) -> dict[str, Any]:
             for layer in report.layers
         ],
         "elapsed": round(report.elapsed, 6),
+        "cached": report.cached,
     })
 
 
