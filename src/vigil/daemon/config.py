@@ -55,6 +55,8 @@ class DaemonConfig:
     foreground: bool = False
     debug: bool = False
     workers: int = 0  # 0: min(MaxThreads, CPUs)
+    disable_cache: bool = False
+    cache_size: int = 65536
     warnings: list[str] = field(default_factory=list)
 
     def scan_settings(self, *, allmatch: bool = False) -> ScanSettings:
@@ -134,6 +136,8 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Foreground": ("foreground", parse_bool),
     "Debug": ("debug", parse_bool),
     "VigilWorkers": ("workers", int),
+    "DisableCache": ("disable_cache", parse_bool),
+    "CacheSize": ("cache_size", int),
 }
 # accepted and ignored without a warning: they only tune clamd internals or logging details
 _ACCEPTED = {

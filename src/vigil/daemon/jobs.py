@@ -7,20 +7,25 @@ the connection loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import resource
 import stat
 import time
+from collections.abc import Callable
 
 from vigil import __version__
+from vigil.daemon import ipc
 from vigil.daemon import protocol as p
+from vigil.daemon.cache import CleanCache
 from vigil.daemon.child import WorkerSpec
 from vigil.daemon.config import DaemonConfig
 from vigil.daemon.treewalk import dir_display
-from vigil.daemon.workers import DatabaseLoadFailed, WorkerDied, WorkerPool
+from vigil.daemon.workers import DatabaseLoadFailed, Result, WorkerDied, WorkerPool
 
 log = logging.getLogger("vigild")
+STREAM_OK = p.ok_line(b"stream")
 
 
 def worker_spec(config: DaemonConfig) -> WorkerSpec:
@@ -38,6 +43,7 @@ class Jobs:
         self.reloads = 0
         self._reload_task: asyncio.Task[None] | None = None
         self._reload_again = False
+        self.cache = CleanCache(0 if config.disable_cache else config.cache_size, lambda: pool.generation)
 
     async def start(self) -> None:
         await self.pool.start(worker_spec(self.config))
@@ -57,7 +63,7 @@ class Jobs:
             "POOLS: 1", "", "STATE: VALID PRIMARY",
             f"THREADS: live {busy + 1}  idle {max(0, self.pool.size - busy)} max {config.max_threads} "
             f"idle-timeout {int(config.idle_timeout)}",
-            f"QUEUE: {self.pool.queue.qsize()} items", "\tSTATS 0.000000 ", "",
+            f"QUEUE: {len(self.pool.pending)} items", "\tSTATS 0.000000 ", "",
             f"MEMSTATS: heap N/A mmap N/A used N/A free N/A releasable N/A pools 1 "
             f"pools_used {rss_mb:.3f}M pools_total {rss_mb:.3f}M",
             "END",
@@ -100,6 +106,27 @@ class Jobs:
             if line.endswith(b" FOUND"):
                 log.info("%s", line.decode(errors="replace"))
         return lines
+
+    def scan_stream(self, payload: bytes, reply: Callable[[list[bytes]], None]) -> None:
+        """A small INSTREAM held in memory: the clean cache answers, or one data frame to a worker."""
+        digest = hashlib.sha256(payload).digest() if self.cache.size > 0 else b""
+        if digest and self.cache.clean(digest):
+            reply([STREAM_OK])
+            return
+
+        def done(result: Result) -> None:
+            if result.error is not None:
+                reply([b"stream: " + p.WORKER_DIED])
+                return
+            lines: list[bytes] = result.value
+            if result.cacheable and digest:
+                self.cache.store(digest, result.generation)
+            for line in lines:
+                if line.endswith(b" FOUND"):
+                    log.info("%s", line.decode(errors="replace"))
+            reply(lines)
+
+        self.pool.submit(ipc.DATA, payload, None, done)
 
     async def path_scan(self, path: bytes, mode: str) -> list[bytes]:
         return await self._lines(path, ("path", path, mode))

@@ -103,6 +103,7 @@ async def serve(config: DaemonConfig, socks: list[socket.socket]) -> int:
     log.info("vigild %s ready (%d workers)", __version__, pool.size)
     await server.stopping.wait()
     systemd.notify("STOPPING=1")
+    server.stop_accepting()
     for sock in socks:
         sock.close()
     await server.close()

@@ -11,12 +11,14 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from vigil.daemon import protocol as p
 from vigil.daemon.config import DaemonConfig
 from vigil.daemon.connection import ClientConnection, Closed, Timeout
+from vigil.daemon.fastpath import HANDOFF_AFTER, SWEEP_EVERY, Acceptor, FirstRequest
 from vigil.daemon.jobs import Jobs
 from vigil.daemon.protocol import Command, Framing
 
@@ -49,41 +51,74 @@ class Server:
     def __init__(self, config: DaemonConfig, jobs: Jobs) -> None:
         self.config = config
         self.jobs = jobs
+        self.loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
         self.connections: set[asyncio.Task[None]] = set()
-        self._accepting: list[asyncio.Task[None]] = []
+        self.fast: dict[FirstRequest, None] = {}  # first requests being read, oldest first
+        self.fast_busy: set[FirstRequest] = set()  # first requests waiting for their scan
+        self._acceptors: list[Acceptor] = []
+        self._sweeping = False
 
     # -- listeners -----------------------------------------------------------------------------
     def serve(self, listeners: list[socket.socket]) -> None:
-        loop = asyncio.get_running_loop()
-        for listener in listeners:
-            listener.setblocking(False)
-            self._accepting.append(loop.create_task(self._accept(listener)))
+        self._acceptors = [Acceptor(self, listener) for listener in listeners]
 
-    async def _accept(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as exc:
-                log.warning("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            task = loop.create_task(self._client(sock))
-            self.connections.add(task)
-            task.add_done_callback(self.connections.discard)
+    def stop_accepting(self) -> None:
+        for acceptor in self._acceptors:
+            acceptor.close()
+        self._acceptors = []
 
     async def close(self) -> None:
-        for task in self._accepting:
-            task.cancel()
+        self.stop_accepting()
+        for request in list(self.fast):
+            request.handoff()
+        deadline = time.monotonic() + 5
+        while self.fast_busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         if self.connections:
-            await asyncio.wait(self.connections, timeout=5)
+            await asyncio.wait(self.connections, timeout=max(0.0, deadline - time.monotonic()))
+
+    # -- the fast path's hooks (fastpath.py) -----------------------------------------------------
+    def fast_started(self, request: FirstRequest) -> None:
+        self.fast[request] = None
+        if not self._sweeping:
+            self._sweeping = True
+            self.loop.call_later(SWEEP_EVERY, self._sweep)
+
+    def fast_done(self, request: FirstRequest) -> None:
+        self.fast.pop(request, None)
+
+    def _sweep(self) -> None:
+        """Requests not complete within HANDOFF_AFTER go to the general path, which owns timeouts."""
+        now = time.monotonic()
+        for request in list(self.fast):
+            if now - request.started < HANDOFF_AFTER:
+                break
+            request.handoff()
+        self._sweeping = bool(self.fast)
+        if self._sweeping:
+            self.loop.call_later(SWEEP_EVERY, self._sweep)
+
+    def adopt(self, conn: ClientConnection, started: float) -> None:
+        self._track(self._client(conn, started))
+
+    def finish_reply(self, conn: ClientConnection, rest: bytes) -> None:
+        """The rest of a fast-path reply the socket could not take at once."""
+        async def send() -> None:
+            await conn.send(rest, self.config.read_timeout)
+            conn.close()
+
+        self._track(send())
+
+    def _track(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coroutine)
+        self.connections.add(task)
+        task.add_done_callback(self.connections.discard)
 
     # -- one connection --------------------------------------------------------------------------
-    async def _client(self, sock: socket.socket) -> None:
-        conn = ClientConnection(sock)
+    async def _client(self, conn: ClientConnection, started: float) -> None:
         try:
-            await self._first_command(conn)
+            await self._first_command(conn, started)
         except _Abort as abort:
             if abort.drain:
                 await conn.drain_and_close()
@@ -92,8 +127,9 @@ class Server:
             return
         conn.close()
 
-    async def _read_command(self, conn: ClientConnection, timeout: float, first: bool) -> Command:
-        deadline = time.monotonic() + timeout
+    async def _read_command(self, conn: ClientConnection, timeout: float, first: bool,
+                            started: float | None = None) -> Command:
+        deadline = (time.monotonic() if started is None else started) + timeout
         while True:
             try:
                 command, used = p.split_command(bytes(conn.buf), first_read=first)
@@ -114,8 +150,8 @@ class Server:
             await conn.send(p.COMMAND_READ_TIMED_OUT, self.config.read_timeout)
             raise _Abort() from None
 
-    async def _first_command(self, conn: ClientConnection) -> None:
-        command = await self._read_command(conn, self.config.command_read_timeout, True)
+    async def _first_command(self, conn: ClientConnection, started: float) -> None:
+        command = await self._read_command(conn, self.config.command_read_timeout, True, started)
         if command.name == b"IDSESSION" and command.framing is not Framing.OLD:
             await self._session(conn, command.term)
             return
