@@ -1,7 +1,7 @@
-"""Detectors for the smaller PE packers of ClamAV's test set (FSG, MEW, Petite, yC, WWPack, ASPack, ...).
+"""Detectors for the smaller PE packers of ClamAV's test set (yC, Petite, WWPack, MEW, Upack, ASPack, ...).
 
 Each entry is `(name, detector)`; a detector looks at the parsed PE and yields the rebuilt image only if
-its packer's stub is recognised. None is implemented yet.
+its packer's stub is recognised. The order follows ClamAV's cli_scanpe where two stubs could overlap.
 """
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from vigil.layer import Child, Layer, ScanContext
+from vigil.unpack import packer_yc
 from vigil.unpack.pe_format import PeView
 
-DETECTORS: tuple[tuple[str, Callable[[PeView, Layer, ScanContext], Iterator[Child]]], ...] = ()
+DETECTORS: tuple[tuple[str, Callable[[PeView, Layer, ScanContext], Iterator[Child]]], ...] = (
+    ("yc", packer_yc.pe_children),
+)
