@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from vigil.types import HashAlgo
 
@@ -21,15 +23,22 @@ class Digests:
         return {HashAlgo.MD5: self.md5, HashAlgo.SHA1: self.sha1, HashAlgo.SHA256: self.sha256}[algo]
 
 
-def digest_all(data: bytes | memoryview) -> Digests:
-    """MD5, SHA-1 and SHA-256 in one walk over the data, chunked so a mapped file is touched once."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    sha1 = hashlib.sha1(usedforsecurity=False)
-    sha256 = hashlib.sha256()
+def digest_all(data: bytes | memoryview, wanted: frozenset[HashAlgo] = frozenset(HashAlgo)) -> Digests:
+    """The wanted digests (SHA-256 always: reports carry it) in one walk over the data, chunked so a
+    mapped file is touched once. A digest nobody needs is left empty: hashing costs as much as matching."""
+    hashers = {algo: _NEW[algo]() for algo in wanted | {HashAlgo.SHA256}}
     view = memoryview(data)
     for start in range(0, len(view), _CHUNK):
         chunk = view[start : start + _CHUNK]
-        md5.update(chunk)
-        sha1.update(chunk)
-        sha256.update(chunk)
-    return Digests(len(view), md5.digest(), sha1.digest(), sha256.digest())
+        for hasher in hashers.values():
+            hasher.update(chunk)
+    done = {algo: hasher.digest() for algo, hasher in hashers.items()}
+    md5, sha1 = done.get(HashAlgo.MD5, b""), done.get(HashAlgo.SHA1, b"")
+    return Digests(len(view), md5, sha1, done[HashAlgo.SHA256])
+
+
+_NEW: dict[HashAlgo, Callable[[], Any]] = {
+    HashAlgo.MD5: lambda: hashlib.md5(usedforsecurity=False),
+    HashAlgo.SHA1: lambda: hashlib.sha1(usedforsecurity=False),
+    HashAlgo.SHA256: lambda: hashlib.sha256(),
+}

@@ -124,9 +124,13 @@ class ScanCache:
 
 
 def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
+    """Whether the new hash signatures could name any stored layer; a digest that was not computed
+    (no signature used that algorithm then) counts as a possible hit, so the file is rescanned."""
     for md5, sha1, sha256, size in layers:
         for algo, digest in ((HashAlgo.MD5, md5), (HashAlgo.SHA1, sha1), (HashAlgo.SHA256, sha256)):
-            if hashes.lookup(algo, bytes.fromhex(str(digest)), int(str(size))):
+            if algo not in hashes.columns:
+                continue
+            if not digest or hashes.lookup(algo, bytes.fromhex(str(digest)), int(str(size))):
                 return True
     return False
 

@@ -15,7 +15,7 @@ from vigil.engine.matching import LayerMatcher
 from vigil.errors import LimitExceeded, MalformedInput
 from vigil.layer import Child, Layer, ScanContext
 from vigil.signatures.database import SignatureDB
-from vigil.types import FileType, HashAlgo, LayerInfo, Match, ScanSettings
+from vigil.types import FileType, LayerInfo, Match, ScanSettings
 from vigil.unpack.registry import unpacker_for
 
 
@@ -44,7 +44,7 @@ class LayerWalk:
 
     def visit(self, layer: Layer) -> None:
         self.ctx.check_time()
-        digests = digest_all(layer.data)
+        digests = digest_all(layer.data, self.db.digest_algos)
         if self.result.root_digests is None:
             self.result.root_digests = digests
         self.result.layers.append(
@@ -103,7 +103,6 @@ class LayerWalk:
         allow = self.db.allow
         if not allow:
             return False
-        return any(allow.allows(algo, digests.get(algo), digests.size) for algo in _ALGOS)
+        return any(allow.allows(algo, digests.get(algo), digests.size) for algo in allow.algos)
 
 
-_ALGOS: tuple[HashAlgo, ...] = (HashAlgo.MD5, HashAlgo.SHA1, HashAlgo.SHA256)

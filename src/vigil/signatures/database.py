@@ -18,6 +18,7 @@ from vigil.signatures.match.content import ContentEntry, ContentMatcher
 from vigil.signatures.match.hashes import AllowList, HashIndexes
 from vigil.signatures.names import NameTable
 from vigil.signatures.records import AllowHash, HashSig, YaraSource
+from vigil.types import HashAlgo
 
 if TYPE_CHECKING:
     from vigil.signatures.match.yara import YaraMatcher
@@ -49,6 +50,8 @@ class SignatureDB:
     exec_offsets: bool = False  # some signature needs PE/ELF structure (EP/section offsets, TDB EP)
     warnings: tuple[str, ...] = ()
     store_path: str | None = None  # the compiled-cache entry this DB was mapped from, if any
+    #: whole-layer digests a scan must compute: those some hash or allow-list entry uses
+    digest_algos: frozenset[HashAlgo] = frozenset(HashAlgo)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """A mapped database travels to another process as its cache path, not as its bytes."""
@@ -106,7 +109,12 @@ def build_database(records: Iterable[object], sources: Sequence[str]) -> Signatu
         exec_offsets=_needs_exec(entries, logicals),
     )
     db.warnings = tuple(skipped)
+    db.digest_algos = needed_digests(db)
     return db
+
+
+def needed_digests(db: SignatureDB) -> frozenset[HashAlgo]:
+    return frozenset(db.hashes.file.columns) | db.allow.algos
 
 
 def _needs_exec(entries: Sequence[ContentEntry], logicals: Sequence[LogicalSig]) -> bool:

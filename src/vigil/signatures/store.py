@@ -29,7 +29,7 @@ from typing import Any, cast
 import vigil
 from vigil.errors import DatabaseError
 from vigil.signatures import codec
-from vigil.signatures.database import SignatureDB
+from vigil.signatures.database import SignatureDB, needed_digests
 from vigil.signatures.match.content import ContentMatcher, Group
 from vigil.signatures.match.hashes import AllowList, HashColumns, HashIndex, HashIndexes
 from vigil.signatures.names import NameTable
@@ -267,6 +267,7 @@ def load(entry: Path) -> SignatureDB:
         warnings=tuple(meta["warnings"]),
         store_path=str(entry),
     )
+    db.digest_algos = needed_digests(db)
     return db
 
 

@@ -163,9 +163,10 @@ def _index_logical(sigs: Sequence[int], subs: Sequence[int]) -> dict[int, dict[i
     return index
 
 
-#: Hyperscan compile time grows faster than linearly with the pattern count, and a database compiles on
-#: one thread: big groups are split into chunks of this many patterns and the chunks compiled in parallel.
-CHUNK = 12_000
+#: A hyperscan database compiles on one thread, so the largest group is split into one chunk per core
+#: and the chunks compiled in parallel; every extra chunk costs a scan call per layer, so chunks stay at
+#: least this big.
+MIN_CHUNK = 8_000
 _PARALLEL_MIN = 4_000
 
 
@@ -173,10 +174,12 @@ def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, tuple[Group, ...
     by_target: dict[int, list[int]] = {}
     for entry_id, entry in enumerate(entries):
         by_target.setdefault(entry.target, []).append(entry_id)
+    largest = max((len(ids) for ids in by_target.values()), default=0)
+    chunk = max(MIN_CHUNK, -(-largest // (os.cpu_count() or 1)))
     jobs = [
-        (target, ids[start : start + CHUNK])
+        (target, ids[start : start + chunk])
         for target, ids in sorted(by_target.items())
-        for start in range(0, len(ids), CHUNK)
+        for start in range(0, len(ids), chunk)
     ]
     expressions = [[entries[i].pattern.prefilter for i in ids] for _, ids in jobs]
     groups: dict[int, list[Group]] = {}

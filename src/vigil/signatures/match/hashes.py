@@ -166,6 +166,7 @@ class AllowList:
     """`.fp/.sfp` entries: a listed layer and everything beneath it is never reported."""
 
     entries: dict[tuple[HashAlgo, bytes], list[int | None]] = field(default_factory=dict)
+    algos: frozenset[HashAlgo] = field(init=False, default=frozenset())
 
     @classmethod
     def build(cls, allows: Iterable[AllowHash]) -> AllowList:
@@ -176,6 +177,9 @@ class AllowList:
 
     def __bool__(self) -> bool:
         return bool(self.entries)
+
+    def __post_init__(self) -> None:
+        self.algos = frozenset(algo for algo, _ in self.entries)
 
     def allows(self, algo: HashAlgo, digest: bytes, size: int) -> bool:
         sizes = self.entries.get((algo, digest), ())
