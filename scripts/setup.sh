@@ -16,6 +16,15 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libarchive\.so'; then
         echo "setup: libarchive is missing; install it (Debian: apt-get install libarchive13)" >&2
     fi
 fi
+if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+    # Debian splits venv support out of the interpreter package
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+        echo "setup: $PYTHON cannot create virtualenvs; install python3-venv" >&2
+        exit 2
+    fi
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 stamp=.venv/.vigil-lock
 if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
