@@ -2,9 +2,12 @@
 
 Both daemons are started here with the same tiny database, StreamMaxLength and files (EICAR, a clean
 text, ClamAV's clam.zip when installed). Prints requests, throughput, p50/p99 latency, errors and the
-daemon's memory (RSS of the daemon and its children) before and after.
+daemon's memory (RSS of the daemon and its children) before and after, with the load average, since
+the machine may be shared. `--runs N` repeats the pair and prints the medians; `--no-cache` sets
+`DisableCache yes` for both daemons (both cache clean results by default); `--workers N` sets vigild's
+`VigilWorkers`.
 
-    .venv/bin/python bench/load_clamd.py [--seconds 30] [--clients 32]
+    .venv/bin/python bench/load_clamd.py [--seconds 30] [--clients 32] [--runs 3] [--no-cache]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -135,35 +139,51 @@ def run(name: str, argv: list[str], sock: str, seconds: float, clients: int) -> 
         "requests": len(latencies), "req_per_s": len(latencies) / seconds, "errors": errors,
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-        "rss_before_mib": before / 1024, "rss_after_mib": after / 1024, "ping_after": float(pong),
+        "rss_before_mib": before / 1024, "rss_after_mib": after / 1024,
+        "rss_change_pct": (after - before) * 100 / before, "ping_after": float(pong),
     }
+    stats["load_avg_1m"] = os.getloadavg()[0]
+    _print(name, stats)
+    return stats
+
+
+def _print(name: str, stats: dict[str, float]) -> None:
     print(f"{name:7} " + "  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in stats.items()), flush=True)
-    return stats
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-cache", action="store_true", help="DisableCache yes for both daemons")
+    parser.add_argument("--workers", type=int, default=0, help="vigild's VigilWorkers (0: one per CPU)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     db = base / "db"
     db.mkdir()
     (db / "bench.ndb").write_text("Bench.EICAR:0:*:" + EICAR.hex() + "\n")
-    runs = {}
-    for name in ("clamd", "vigild"):
-        sock = str(base / f"{name}.sock")
-        conf = base / f"{name}.conf"
-        conf.write_text(CONF.format(sock=sock, db=db, log=base / f"{name}.log"))
-        argv = (["clamd", "-c", str(conf), "--foreground"] if name == "clamd"
-                else [sys.executable, "-m", "vigil.daemon", "-c", str(conf), "--foreground"])
-        if name == "clamd" and shutil.which("clamd") is None:
-            print("clamd not installed; skipping it")
-            continue
-        runs[name] = run(name, argv, sock, args.seconds, args.clients)
+    runs: dict[str, list[dict[str, float]]] = {}
+    extra = "DisableCache yes\n" if args.no_cache else ""
+    for _ in range(args.runs):
+        for name in ("clamd", "vigild"):
+            if name == "clamd" and shutil.which("clamd") is None:
+                print("clamd not installed; skipping it")
+                continue
+            sock = str(base / f"{name}.sock")
+            conf = base / f"{name}.conf"
+            own = f"VigilWorkers {args.workers}\n" if name == "vigild" and args.workers else ""
+            conf.write_text(CONF.format(sock=sock, db=db, log=base / f"{name}.log") + extra + own)
+            argv = (["clamd", "-c", str(conf), "--foreground"] if name == "clamd"
+                    else [sys.executable, "-m", "vigil.daemon", "-c", str(conf), "--foreground"])
+            runs.setdefault(name, []).append(run(name, argv, sock, args.seconds, args.clients))
     shutil.rmtree(base, ignore_errors=True)
-    return 0 if runs.get("vigild", {}).get("errors", 1) == 0 else 1
+    if args.runs > 1:
+        for name, results in runs.items():
+            _print(f"{name}~", {k: statistics.median(r[k] for r in results) for k in results[0]})
+    vigild = runs.get("vigild", [])
+    return 0 if vigild and all(r["errors"] == 0 for r in vigild) else 1
 
 
 if __name__ == "__main__":
