@@ -80,3 +80,18 @@ def test_html_view_matches_nocomment(tmp_path: Path, index: int) -> None:
     views = list((tmp_path / "keep").rglob("nocomment.html"))
     assert views, "clamscan kept no nocomment.html"
     assert normalise_html(data) == views[0].read_bytes()
+
+
+
+def test_javascript_view_keeps_strings_and_drops_other_whitespace() -> None:
+    from vigil.engine.normalise import html_javascript
+
+    page = b"<p>x</p><script>var X = 1;\n document.write( 'a  b' ) ;</script><SCRIPT>f  (g)</SCRIPT>"
+    assert html_javascript(page) == b"<script>var X=1;document.write('a  b');</script><script>f(g)</script>"
+
+
+def test_notags_view_matches_clamscan_on_a_page() -> None:
+    from vigil.engine.normalise import html_notags, normalise_html
+
+    page = b'<html><body><p>Hello   <b>World</b></p>\n<script>var X = 1;</script><a href="http://x">Link</a>'
+    assert html_notags(normalise_html(page)) == b" hello world http://x link "

@@ -244,10 +244,7 @@ def _reported(result: dict[str, object]) -> list[str]:
 
 
 #: Cases that miss the bar today (strict: the day they pass, the entry must go).
-KNOWN: dict[str, str] = {
-    "7z": "a 7z whose only member inflates past --max-filesize ends `OK` with no limit reported: the "
-          "libarchive path drops the over-size member silently (vigil scan --json shows no limits_hit)",
-}
+KNOWN: dict[str, str] = {}
 ALL = [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN[name])) if name in KNOWN else name
        for name in (*CASES, *(f"{n}-truncated" for n in TRUNCATE))]
 

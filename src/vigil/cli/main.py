@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,7 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     _binary_safe_streams()
-    return commands[args.command].run(args)
+    try:
+        return commands[args.command].run(args)
+    except BrokenPipeError:
+        # the reader went away (`vigil scan ... | head`): stop quietly like other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

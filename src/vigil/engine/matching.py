@@ -41,9 +41,14 @@ def views_of(layer: Layer, normalize: bool) -> list[View]:
     ftype = layer.file_type
     own = filetype.target_type_of(ftype)
     if filetype.is_html(ftype) and normalize:
-        page = normalise.normalise_html(bytes(layer.data))
+        raw = bytes(layer.data)
+        page = normalise.normalise_html(raw)
         html = frozenset({0, 3})
-        return [View("html", page, html), View("notags", normalise.html_notags(page), html)]
+        return [
+            View("html", page, html),
+            View("notags", normalise.html_notags(page), html),
+            View("javascript", normalise.html_javascript(raw), frozenset({3, 7})),
+        ]
     if filetype.is_text(ftype) and normalize:
         raw_targets = frozenset({0} | ({own} if own not in (0, 7) else set()))
         return [
@@ -141,8 +146,9 @@ class LayerMatcher:
 
     def _match_logical(self, view_index: int, view: View, sig_index: int) -> None:
         sig: LogicalSig = self.db.logicals[sig_index]
+        ancestry = tuple(_CONTAINER_AS.get(t, t) for t in self.layer.ancestry)
         facts = logical.LayerFacts(
-            file_type=self.layer.file_type, size=len(view.data), ancestry=self.layer.ancestry, exe=self.exe
+            file_type=self.layer.file_type, size=len(view.data), ancestry=ancestry, exe=self.exe
         )
         if not logical.tdb_allows(sig.tdb, facts):
             return
@@ -190,6 +196,11 @@ class LayerMatcher:
         )
 
 
+#: How a container type reads in `.ldb` Container/Intermediates: clamscan unpacks an OOXML document with
+#: its zip parser, so members see CL_TYPE_ZIP as their container.
+_CONTAINER_AS = dict.fromkeys(
+    (FileType.OOXML_WORD, FileType.OOXML_XL, FileType.OOXML_PPT, FileType.OOXML_HWP), FileType.ZIP
+)
 #: Target 0 (any) and 14 (other) live in ClamAV's generic matcher, scanned after the type-specific one.
 _GENERIC_TARGETS = frozenset({0, 14})
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")

@@ -1,8 +1,9 @@
-"""HTML: script bodies and `data:` URIs as children.
+"""HTML: `data:` URIs as children.
 
-The normalised HTML view that ClamAV's HTML signatures match is produced by `engine.normalise`; this
-unpacker only lifts out what HTML *carries*: each `<script>` body (`script 1`, ...) and each `data:`
-URI payload, base64 or percent-encoded (`data 1`, ...), e.g. an executable smuggled in an `href`.
+The normalised views that ClamAV's HTML signatures match (tags, text, JavaScript) are produced by
+`engine.normalise`, which uses `script_bodies` from here; scripts are not layers of their own because
+clamscan never matches their raw bytes. This unpacker lifts out what HTML *carries*: each `data:` URI
+payload, base64 or percent-encoded (`data 1`, ...), e.g. an executable smuggled in an `href`.
 UTF-16 pages are decoded first. Regexes are linear and every payload is charged before it is kept.
 """
 
@@ -46,7 +47,7 @@ def _data_payload(found: re.Match[bytes]) -> bytes:
     return urllib.parse.unquote_to_bytes(body)
 
 
-def _scripts(text: bytes) -> Iterator[bytes]:
+def script_bodies(text: bytes) -> Iterator[bytes]:
     """Script bodies; an unclosed one runs to the end of the page. One forward pass: every search
     starts past the previous tag, so hostile pages full of `<script` cost linear time."""
     lower = text.lower()
@@ -65,9 +66,6 @@ def _scripts(text: bytes) -> Iterator[bytes]:
 
 
 def _pieces(text: bytes) -> Iterator[tuple[str, bytes]]:
-    for index, body in enumerate(_scripts(text), 1):
-        if body.strip():
-            yield f"script {index}", body.strip()
     for index, found in enumerate(_DATA_URI.finditer(text), 1):
         yield f"data {index}", _data_payload(found)
 

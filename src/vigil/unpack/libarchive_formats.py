@@ -27,8 +27,6 @@ from vigil.unpack.isolated_worker import KIND_FILE, KIND_OTHER, Channel, JobLimi
 #: Our job name for the worker.
 JOB = "libarchive"
 _BLOCK = 1 << 16
-_REGULAR = 0o100000
-_TYPE_MASK = 0o170000
 
 
 def _archive_modules() -> tuple[Any, Any, Any]:
@@ -49,14 +47,19 @@ def _is_encrypted(ffi: Any, entry: Any) -> bool:
 
 def _read_member(entry: Any, budget: int, chan: Channel, archive_error: type[Exception]) -> None:
     """Send at most budget bytes; one byte more tells the parent the member did not fit. A member that
-    breaks off is still sent (marked incomplete) before the error ends the job."""
+    breaks off is still sent (marked incomplete) before the error ends the job. Output stops at the
+    entry's declared size when it has one: libarchive 3.6's xar reader runs past a member's end."""
     out = bytearray()
+    declared = entry.size if entry.size is not None and entry.size >= 0 else None
     try:
         for block in entry.get_blocks(_BLOCK):
             out += block
             if len(out) > budget:
                 chan.member(b"", complete=False, over_budget=True)
                 return
+            if declared is not None and len(out) >= declared:
+                del out[declared:]
+                break
     except archive_error:
         chan.member(out, complete=False, over_budget=False)
         raise
@@ -102,7 +105,10 @@ def _offer_entry(ffi: Any, entry: Any, chan: Channel, archive_error: type[Except
         name = entry.pathname or ""
     except UnicodeDecodeError:
         name = "?"
-    kind = KIND_FILE if entry.filetype & _TYPE_MASK in (_REGULAR, 0) and not entry.islnk else KIND_OTHER
+    # Anything that is not a directory or a link and has bytes is read as data: archivers record odd
+    # modes (7z's -si stores a FIFO mode for the stream it packed); an empty device or FIFO is skipped.
+    special = not entry.isreg and not entry.size
+    kind = KIND_OTHER if entry.isdir or entry.issym or entry.islnk or special else KIND_FILE
     size = entry.size if entry.size is not None else -1
     budget = chan.offer(name, size, kind, _is_encrypted(ffi, entry))
     if budget is None:
