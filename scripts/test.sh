@@ -16,6 +16,7 @@ command -v bsdtar >/dev/null || need="$need libarchive-tools"
 command -v makensis >/dev/null || need="$need nsis"
 command -v arj >/dev/null || need="$need arj"
 command -v extract_chmLib >/dev/null || need="$need libchm-bin"
+command -v gcab >/dev/null || need="$need gcab"
 if [ -n "$need" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "test: missing Debian packages:$need (run as root or install them)" >&2
