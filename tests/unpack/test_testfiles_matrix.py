@@ -46,10 +46,7 @@ _PACKER = "the {} unpacker is not built yet"
 PENDING: dict[tuple[str, str], str] = {
     **{(f"clam-{name.lower()}.exe", kind): _PACKER.format(name)
        for name in ("ASPack", "MEW", "PESpin", "Upack", "WWPack") for kind in KINDS},
-    ("clam-yc.exe", "hdb"): "clam.exe sits inside the UPX image under yC as an embedded PE, which Vigil "
-    "does not carve out of a PE's sections (ClamAV's embedded MSEXE scan)",
     ("clam-fsg.exe", "hdb"): "the FSG unpacker is not built yet (the body signature is in the packed file)",
-    ("clam-upx.exe", "hdb"): "Vigil's UPX rebuild is not byte-identical to clamscan's, so the hash differs",
 }
 
 

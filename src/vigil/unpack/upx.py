@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from vigil.errors import MalformedInput
 from vigil.layer import Child, Layer, ScanContext
 from vigil.types import FileType
-from vigil.unpack import nrv2
+from vigil.unpack import nrv2, packer_embedded
 from vigil.unpack.pe_format import PeView, build_pe
 
 _STUB = b"\x60\xbe"
@@ -90,6 +90,7 @@ def pe_children(view: PeView, layer: Layer, ctx: ScanContext) -> Iterator[Child]
     image = build_pe(view.image_base, [(b"UPX", dst_rva, out)], entry)
     ctx.charge_bytes(len(image))
     yield Child(name=f"upx-{method}.exe", data=image, type_hint=FileType.MSEXE)
+    yield from packer_embedded.embedded_children(image, ctx)
 
 
 def _elf_blocks(data: bytes, start: int, ctx: ScanContext) -> Iterator[bytes]:
