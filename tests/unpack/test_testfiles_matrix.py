@@ -45,7 +45,7 @@ _PACKER = "the {} unpacker is not built yet"
 #: (file, signature kind) -> what Vigil is missing. Both kinds unless the kind is named.
 PENDING: dict[tuple[str, str], str] = {
     **{(f"clam-{name.lower()}.exe", kind): _PACKER.format(name)
-       for name in ("ASPack", "MEW", "PESpin", "Upack") for kind in KINDS},
+       for name in ("ASPack", "PESpin", "Upack") for kind in KINDS},
     ("clam-fsg.exe", "hdb"): "the FSG unpacker is not built yet (the body signature is in the packed file)",
 }
 

@@ -122,3 +122,74 @@ def _section(data: bytes, header: tuple[int, int, int, int], salign: int, falign
     if not vsz and rsz:
         vsz = _up(ursz, salign)
     return ClamSection(_down(urva, salign), vsz, raw, rsz, urva, uvsz, uraw, ursz)
+
+
+def contained_in(base: int, size: int, at: int, length: int) -> bool:
+    """CLI_ISCONTAINED for a region [base, base + size) of one address space."""
+    return 0 < length <= size and at >= base and at + length <= base + size
+
+
+def align_up(value: int, align: int) -> int:
+    return _up(value, align)
+
+
+#: The 0x148 bytes that start every PE ClamAV rebuilds (cli_rebuildpe): a DOS stub saying so, a PE header
+#: named CLAM and an optional header whose entry point, image base, sizes and section count are patched.
+_REBUILD_HEADERS = bytes.fromhex(
+    "4d5a90000200000004000f00ffff0000b00000000000000040001a000000000000000000000000000000000000000000"
+    "000000000000000000000000d00000000e1fb409ba0d00cd21b44ccd21546869732066696c6520776173206372656174"
+    "656420627920436c616d415620666f7220696e7465726e616c2075736520616e642073686f756c64206e6f7420626520"
+    "72756e2e0d0a436c616d4156202d20412047504c207669727573207363616e6e6572202d20687474703a2f2f7777772e"
+    "636c616d61762e6e65740d0a24000000504500004c01ffff434c414d0000000000000000e000838f0b01000000100000"
+    "0010000000000000ffffffff0010000000100000ffffffff0010000000020000010000000000000003000a0000000000"
+    "00100000000400000000000002000000000010000010000000001000001000000000000010000000"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RebuiltSection:
+    raw: int  # offset of its data in the unpacked buffer
+    rva: int
+    vsz: int
+    rsz: int
+
+
+def rebuild_pe(
+    buffer: bytes | bytearray, sections: list[RebuiltSection], base: int, ep: int, align: int = 0
+) -> bytes:
+    """The PE file ClamAV's cli_rebuildpe_align writes for `sections` of an unpacked buffer."""
+    if not sections or len(sections) > 96:
+        raise MalformedInput("packer: no sections to rebuild")
+
+    def size(value: int) -> int:
+        return _up(value, align) if align else value
+
+    rawbase = _up(0x148 + 0x80 + 0x28 * len(sections), 0x200)
+    ghost = sections[0].rva > _up(rawbase, 0x1000)
+    if ghost:
+        rawbase = _up(0x148 + 0x80 + 0x28 * (len(sections) + 1), 0x200)
+    out = bytearray(_REBUILD_HEADERS) + bytes(rawbase - 0x148)
+    image_size = _up(rawbase, 0x1000)
+    struct.pack_into("<H", out, 0xD6, len(sections) + ghost)
+    struct.pack_into("<I", out, 0xF8, ep & MASK)
+    struct.pack_into("<I", out, 0x104, base & MASK)
+    struct.pack_into("<I", out, 0x124, rawbase)
+    entry = 0x148 + 0x80
+    if ghost:
+        out[entry : entry + 5] = b"empty"
+        struct.pack_into("<II", out, entry + 8, sections[0].rva - image_size, image_size)
+        struct.pack_into("<I", out, entry + 0x24, MASK)
+        entry += 40
+        image_size += _up(sections[0].rva - image_size, 0x1000)
+    for index, s in enumerate(sections):
+        if not 0 <= s.raw <= s.raw + s.rsz <= len(buffer):
+            raise MalformedInput("packer: rebuilt section outside the unpacked buffer")
+        out[entry : entry + 8] = f".clam{index + 1:02d}".encode()[:7] + b"\0"
+        struct.pack_into("<IIII", out, entry + 8, size(s.vsz), size(s.rva), size(s.rsz), len(out))
+        struct.pack_into("<I", out, entry + 0x24, MASK)
+        entry += 40
+        data = bytes(buffer[s.raw : s.raw + s.rsz])
+        out += data + bytes(_up(size(s.rsz), 0x200) - len(data))
+        image_size += _up(size(s.vsz), 0x1000)
+    struct.pack_into("<I", out, 0x120, image_size & MASK)
+    return bytes(out)
