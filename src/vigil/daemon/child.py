@@ -115,8 +115,9 @@ def worker_main(spec: WorkerSpec, sock: socket.socket) -> None:
     except (VigilError, OSError) as exc:
         _send(sock, "fail", str(exc) or type(exc).__name__)
         return
-    _send(sock, "ready", (worker.db.official_version, worker.db.official_time, worker.db.signature_count))
     try:
+        _send(sock, "ready", (worker.db.official_version, worker.db.official_time,
+                              worker.db.signature_count))
         _serve(worker, sock)
     except OSError:  # the daemon went away while we answered: nothing left to do
         return

@@ -282,6 +282,9 @@ class WorkerPool:
             return
         worker.ready = True
         self.info = DatabaseInfo(int(value[0]), int(value[1]), int(value[2]))
+        if generation.retired:  # a replacement that finished loading after a swap or a failed load
+            self._forget(worker)
+            return
         if generation.loaded.done():
             log.info("worker %s replaced", worker.process.pid)
             return
