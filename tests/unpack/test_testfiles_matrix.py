@@ -46,7 +46,6 @@ _PACKER = "the {} unpacker is not built yet"
 PENDING: dict[tuple[str, str], str] = {
     **{(f"clam-{name.lower()}.exe", kind): _PACKER.format(name)
        for name in ("ASPack", "PESpin", "Upack") for kind in KINDS},
-    ("clam-fsg.exe", "hdb"): "the FSG unpacker is not built yet (the body signature is in the packed file)",
 }
 
 

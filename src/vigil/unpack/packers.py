@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from vigil.layer import Child, Layer, ScanContext
-from vigil.unpack import packer_mew, packer_petite, packer_wwpack, packer_yc
+from vigil.unpack import packer_embpe, packer_mew, packer_petite, packer_wwpack, packer_yc
 from vigil.unpack.pe_format import PeView
 
 DETECTORS: tuple[tuple[str, Callable[[PeView, Layer, ScanContext], Iterator[Child]]], ...] = (
+    ("embedded-pe", packer_embpe.pe_children),
     ("mew", packer_mew.pe_children),
     ("yc", packer_yc.pe_children),
     ("petite", packer_petite.pe_children),
