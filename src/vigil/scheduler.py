@@ -109,28 +109,59 @@ def batches(targets: Iterable[ScanTarget]) -> Iterator[list[ScanTarget]]:
         yield batch
 
 
+Precheck = Callable[[ScanTarget], ScanReport | None]
+
+
 class PoolBackend:
-    """A process pool whose workers each hold one Engine for the whole run."""
+    """A process pool whose workers each hold one Engine for the whole run.
+
+    `precheck` answers targets in this process when it can (the scan cache knows an unchanged file from
+    its metadata), so only files that need scanning pay for the trip to a worker.
+    """
 
     def __init__(self, db: object, settings: ScanSettings, jobs: int,
-                 factory: EngineFactory = _default_factory) -> None:
+                 factory: EngineFactory = _default_factory, precheck: Precheck | None = None) -> None:
         context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
         self._jobs = jobs
+        self._precheck = precheck
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
                                          initargs=(db, settings, factory))
 
+    def _runs(self, targets: Iterable[ScanTarget]) -> Iterator[ScanTarget | ScanReport]:
+        for target in targets:
+            answer = self._precheck(target) if self._precheck is not None else None
+            yield target if answer is None else answer
+
     def run(self, targets: Iterable[ScanTarget]) -> Iterator[ScanReport]:
-        window: deque[Future[list[ScanReport]]] = deque()
+        window: deque[Future[list[ScanReport]] | list[ScanReport]] = deque()
         limit = self._jobs * WINDOW_PER_WORKER
-        for batch in batches(targets):
-            window.append(self._pool.submit(_worker_batch, batch))
-            if len(window) >= limit:
-                yield from window.popleft().result()
+        pending: list[ScanTarget] = []
+
+        def submit() -> None:
+            for batch in batches(pending):
+                window.append(self._pool.submit(_worker_batch, batch))
+            pending.clear()
+
+        for item in self._runs(targets):
+            if isinstance(item, ScanTarget):
+                pending.append(item)
+                if len(pending) >= BATCH_FILES:
+                    submit()
+            else:
+                submit()
+                window.append([item])
+            while len(window) >= limit:
+                yield from _results(window.popleft())
+        submit()
         while window:
-            yield from window.popleft().result()
+            yield from _results(window.popleft())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _results(slot: Future[list[ScanReport]] | list[ScanReport]) -> list[ScanReport]:
+    return slot if isinstance(slot, list) else slot.result()
 
 
 Backend = InlineBackend | PoolBackend
@@ -164,8 +195,8 @@ def interleave(items: Iterable[T], target_of: Callable[[T], ScanTarget | None],
 
 
 def make_backend(db: object, settings: ScanSettings, jobs: int,
-                 factory: EngineFactory = _default_factory) -> Backend:
-    """`-j 1` scans inline; more jobs use the pool."""
+                 factory: EngineFactory = _default_factory, precheck: Precheck | None = None) -> Backend:
+    """`-j 1` scans inline (its engine consults the cache itself); more jobs use the pool."""
     if jobs <= 1:
         return InlineBackend(db, settings, factory)
-    return PoolBackend(db, settings, jobs, factory)
+    return PoolBackend(db, settings, jobs, factory, precheck)

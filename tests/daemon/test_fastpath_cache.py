@@ -93,7 +93,14 @@ def test_disable_cache_sends_every_stream_to_a_worker(tree: Tree) -> None:
 def test_streams_the_fast_path_hands_on(vigild: Daemon) -> None:
     big = os.urandom(600 * 1024) + EICAR  # over FAST_MAX: a memfd on the general path
     assert _stream(vigild, big, wait=30) == b"stream: Test.EICAR.UNOFFICIAL FOUND\0"
-    slow: list[Step] = [b"zINSTREAM\0", chunk(EICAR[:30]), Pause(0.3), chunk(EICAR[30:]), Pause(0.3), chunk(b"")]
+    slow: list[Step] = [
+        b"zINSTREAM\0",
+        chunk(EICAR[:30]),
+        Pause(0.3),
+        chunk(EICAR[30:]),
+        Pause(0.3),
+        chunk(b""),
+    ]
     assert talk(vigild.socket, slow)[0] == b"stream: Test.EICAR.UNOFFICIAL FOUND\0"
     split_command: list[Step] = [b"zINST", Pause(0.2), b"REAM\0" + chunk(EICAR) + chunk(b"")]
     assert talk(vigild.socket, split_command)[0] == b"stream: Test.EICAR.UNOFFICIAL FOUND\0"
@@ -110,8 +117,12 @@ def test_session_after_fast_path_connections(vigild: Daemon) -> None:
 
 
 def test_frames_split_anywhere_keep_their_fds_in_order() -> None:
-    wire = (ipc.frame(ipc.DATA, b"abc") + ipc.frame(ipc.JOB, b"", has_fd=True)
-            + ipc.frame(ipc.DATA, b"x" * 70000) + ipc.frame(ipc.JOB, b"j", has_fd=True))
+    wire = (
+        ipc.frame(ipc.DATA, b"abc")
+        + ipc.frame(ipc.JOB, b"", has_fd=True)
+        + ipc.frame(ipc.DATA, b"x" * 70000)
+        + ipc.frame(ipc.JOB, b"j", has_fd=True)
+    )
     left, right = socket.socketpair()
     with left, right:
         reader = ipc.FrameReader()
@@ -119,11 +130,15 @@ def test_frames_split_anywhere_keep_their_fds_in_order() -> None:
         got = []
         passed = {7: fds[:1], 70014: fds[1:]}  # each fd arrives before its frame is complete
         for start in range(0, len(wire), 7):
-            reader.feed(wire[start:start + 7], passed.get(start, []))
+            reader.feed(wire[start : start + 7], passed.get(start, []))
             while (item := reader.next()) is not None:
                 got.append(item)
         assert [(kind, len(body), fd) for kind, body, fd in got] == [
-            (b"D", 3, None), (b"J", 0, fds[0]), (b"D", 70000, None), (b"J", 1, fds[1])]
+            (b"D", 3, None),
+            (b"J", 0, fds[0]),
+            (b"D", 70000, None),
+            (b"J", 1, fds[1]),
+        ]
         for fd in fds:
             os.close(fd)
 

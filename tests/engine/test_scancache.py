@@ -10,7 +10,7 @@ import pytest
 
 from vigil.engine import Engine, ScanCache, scancache
 from vigil.signatures import load_database
-from vigil.types import ScanSettings, ScanTarget, Verdict
+from vigil.types import ScanLimits, ScanSettings, ScanTarget, Verdict
 
 CONTENT = b"\x00\x00\x00\x00\xff\xfe" + b"quite harmless bytes " * 20
 
@@ -29,7 +29,9 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, 
 
 def _scan(db_dir: Path, target: Path, cache: ScanCache):  # type: ignore[no-untyped-def]
     engine = Engine(load_database([str(db_dir)], cache=False), ScanSettings(), cache)
-    return engine.scan(ScanTarget(str(target), path=str(target)))
+    report = engine.scan(ScanTarget(str(target), path=str(target)))
+    cache.flush()  # what a finished run does; a fresh database below reads the cache from disk
+    return report
 
 
 def test_unchanged_file_is_answered_from_the_cache(setup: tuple[Path, Path, ScanCache]) -> None:
@@ -79,6 +81,7 @@ def test_settings_are_part_of_the_key(setup: tuple[Path, Path, ScanCache]) -> No
     db_dir, target, cache = setup
     db = load_database([str(db_dir)], cache=False)
     Engine(db, ScanSettings(), cache).scan(ScanTarget("t", path=str(target)))
+    cache.flush()
     other = Engine(db, ScanSettings(allmatch=True), cache).scan(ScanTarget("t", path=str(target)))
     assert not other.cached
 
@@ -97,3 +100,31 @@ def test_two_processes_share_the_cache(setup: tuple[Path, Path, ScanCache]) -> N
     _scan(db_dir, target, cache)
     other = ScanCache(cache.path)  # a second scanner with its own connection
     assert _scan(db_dir, target, other).cached
+
+
+def test_writes_are_buffered_and_flushed_in_one_transaction(setup: tuple[Path, Path, ScanCache]) -> None:
+    db_dir, target, cache = setup
+    engine = Engine(load_database([str(db_dir)], cache=False), ScanSettings(), cache)
+    engine.scan(ScanTarget("t", path=str(target)))
+    other = ScanCache(cache.path)
+    assert not Engine(engine.db, ScanSettings(), other).scan(ScanTarget("t", path=str(target))).cached
+    assert engine.scan(ScanTarget("t", path=str(target))).cached  # the writer sees its own pending entry
+    cache.flush()
+    assert Engine(engine.db, ScanSettings(), other).scan(ScanTarget("t", path=str(target))).cached
+
+
+def test_limit_verdicts_are_cached_and_reported_again(setup: tuple[Path, Path, ScanCache]) -> None:
+    """An archive over MaxFiles is reported again on a rescan without being unpacked again."""
+    import zipfile
+
+    db_dir, target, cache = setup
+    with zipfile.ZipFile(target, "w") as archive:
+        for index in range(5):
+            archive.writestr(f"m{index}.txt", b"member %d" % index)
+    engine = Engine(
+        load_database([str(db_dir)], cache=False), ScanSettings(limits=ScanLimits(max_files=2)), cache
+    )
+    first = engine.scan(ScanTarget("z", path=str(target)))
+    second = engine.scan(ScanTarget("z", path=str(target)))
+    assert first.name == second.name == "Heuristics.Limits.Exceeded.MaxFiles"
+    assert (first.cached, second.cached) == (False, True) and second.limits_hit == ("MaxFiles",)

@@ -135,8 +135,12 @@ class ScanRun:
     # --- whole run ------------------------------------------------------------------------------
     def scan(self, db: Any, paths: list[str], factory: EngineFactory | None) -> None:
         walker = Walker(walk_policy(self.args), self.stats)
-        backend = make_backend(db, scan_settings(self.args), self.args.jobs or 1,
-                               *(() if factory is None else (factory,)))
+        settings = scan_settings(self.args)
+        local = factory(db, settings) if factory is not None else None
+        precheck = getattr(local, "cached", None)  # the scan cache answers unchanged files right here
+        jobs = self.args.jobs or 1
+        backend = (make_backend(db, settings, jobs) if factory is None
+                   else make_backend(db, settings, jobs, factory, precheck=precheck))
         try:
             with progress_display(enabled=_progress_wanted(self.args)) as tick:
                 for item, report in interleave_reports(walker.walk(paths), _target_of, backend):
@@ -144,6 +148,9 @@ class ScanRun:
                     tick()
         finally:
             backend.close()
+            cache = getattr(local, "cache", None)
+            if cache is not None:
+                cache.flush()
 
     def finish(self) -> int:
         self.counts.end = time.time()

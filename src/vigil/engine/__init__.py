@@ -15,7 +15,7 @@ from vigil.engine.walk import LayerWalk
 from vigil.errors import LimitExceeded, MalformedInput, ScanError
 from vigil.layer import ScanContext
 from vigil.signatures.database import SignatureDB
-from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
+from vigil.types import Category, ScanReport, ScanSettings, ScanTarget, Verdict
 
 __all__ = ["LIMIT_PREFIX", "Engine", "ScanCache"]
 
@@ -34,9 +34,9 @@ class Engine:
             with target_bytes(target) as opened:
                 key = self._file_key(opened.fd)
                 if key is not None and self.cache is not None:
-                    digest = self.cache.lookup(key, self._scope, self.db.hashes_version, self.db.hashes.file)
-                    if digest is not None:
-                        return self._cached(target, key, digest, started)
+                    found = self.cache.lookup(key, self._scope, self.db.hashes_version, self.db.hashes.file)
+                    if found is not None:
+                        return self._cached(target, key, found, started)
                 report = self._scan_data(target, opened.data, ctx, started)
                 if key is not None and self.cache is not None:
                     self._remember(opened.fd, key, report)
@@ -48,28 +48,52 @@ class Engine:
                 target, ctx, started, errors=(f"internal error: {type(exc).__name__}: {exc}",)
             )
 
+    def cached(self, target: ScanTarget) -> ScanReport | None:
+        """The cached clean report for a path target, from metadata alone (no open, no read); None when
+        the file must be scanned. Lets a front end answer unchanged files without a worker round trip."""
+        if self.cache is None or target.path is None:
+            return None
+        try:
+            key = FileKey.of(os.stat(target.path))
+        except OSError:
+            return None
+        found = self.cache.lookup(key, self._scope, self.db.hashes_version, self.db.hashes.file)
+        return None if found is None else self._cached(target, key, found, time.monotonic())
+
     def _file_key(self, fd: int | None) -> FileKey | None:
         return FileKey.of(os.fstat(fd)) if fd is not None and self.cache is not None else None
 
-    def _cached(self, target: ScanTarget, key: FileKey, digest: str, started: float) -> ScanReport:
+    def _cached(
+        self, target: ScanTarget, key: FileKey, found: tuple[str, tuple[str, ...]], started: float
+    ) -> ScanReport:
+        digest, limits = found
+        ctx = ScanContext(self.settings.limits)
+        ctx.limits_hit = list(limits)
+        detections = fold((), ctx, self.settings, target.display)
         return ScanReport(
             target=target.display,
-            verdict=Verdict.CLEAN,
-            detections=(),
+            verdict=Verdict.INFECTED if detections else Verdict.CLEAN,
+            detections=detections,
             size=key.size,
             sha256=digest,
+            limits_hit=limits,
             elapsed=time.monotonic() - started,
             db_version=self.db.version,
             cached=True,
         )
 
     def _remember(self, fd: int | None, key: FileKey, report: ScanReport) -> None:
-        """Cache a clean verdict only for a fully scanned file that did not change while it was read."""
-        if self.cache is None or fd is None or report.verdict is not Verdict.CLEAN:
+        """Cache a verdict with no signature detection (limit alerts aside) for a file that parsed cleanly
+        and did not change while it was read."""
+        if self.cache is None or fd is None or report.errors or report.issues:
             return
-        if report.limits_hit or report.issues or report.errors or FileKey.of(os.fstat(fd)) != key:
+        if (
+            any(d.category is not Category.LIMIT for d in report.detections)
+            or FileKey.of(os.fstat(fd)) != key
+        ):
             return
-        self.cache.store(key, self._scope, self.db.hashes_version, [layer.digests for layer in report.layers])
+        layers = [layer.digests for layer in report.layers]
+        self.cache.store(key, self._scope, self.db.hashes_version, layers, report.limits_hit)
 
     def _scan_data(
         self, target: ScanTarget, data: bytes | memoryview, ctx: ScanContext, started: float

@@ -11,7 +11,9 @@ ignore lists, section hashes...) plus the scan settings, so any such change miss
 hash signatures alone does not: the stored layer digests are looked up in the new hash index, which
 needs no file access, and the entry is re-stamped when nothing matches.
 
-Only clean verdicts are cached (an infected file is rescanned so its report carries full evidence).
+Only clean verdicts are cached, together with the limits a scan hit (so an archive over `MaxFiles` is
+reported again without being unpacked again); a file with a signature detection is rescanned so its
+report carries full evidence.
 A file is cached only when its metadata did not change while it was read and its mtime and ctime are
 older than the cache's granularity guard, so a write in the same timestamp tick as the scan can never
 be hidden behind an old verdict.
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing.util
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +45,7 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (dev, ino));
 CREATE TABLE IF NOT EXISTS clean (
     sha256 BLOB NOT NULL, scope TEXT NOT NULL, hashes_version TEXT NOT NULL, layers TEXT NOT NULL,
-    PRIMARY KEY (sha256, scope));
+    limits TEXT NOT NULL, PRIMARY KEY (sha256, scope));
 """
 
 
@@ -69,10 +73,18 @@ LayerDigests = tuple[str, str, str, int]
 class ScanCache:
     """Opened lazily per process (a connection must not cross a fork)."""
 
+    #: Writes are buffered and committed together: one transaction per file made parallel workers queue
+    #: on SQLite's write lock and the first pass slower than scanning without a cache.
+    FLUSH_EVERY = 256
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._pending: list[tuple[FileKey, str, str, list[LayerDigests], str]] = []
+        self._files: dict[FileKey, bytes] | None = None
+        self._clean: dict[bytes, tuple[str, str]] = {}  # digest -> (hashes version, limits)
+        self._clean_scope = ""
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
@@ -82,45 +94,85 @@ class ScanCache:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             self._conn, self._pid = conn, os.getpid()
+            self._pending, self._files = [], None
+            # run at process exit, pool workers included (multiprocessing skips atexit in its children)
+            multiprocessing.util.Finalize(self, self.flush, exitpriority=10)
         return self._conn
 
-    def lookup(self, key: FileKey, scope: str, hashes_version: str, hashes: HashIndex) -> str | None:
-        """The content SHA-256 (hex) when the file is known clean under this database, else None."""
-        db = self._db()
-        row = db.execute(
-            "SELECT sha256 FROM files WHERE dev=? AND ino=? AND size=? AND mtime_ns=? AND ctime_ns=?",
-            (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns),
-        ).fetchone()
-        if row is None:
+    def lookup(
+        self, key: FileKey, scope: str, hashes_version: str, hashes: HashIndex
+    ) -> tuple[str, tuple[str, ...]] | None:
+        """(content SHA-256 hex, limits the scan hit) when the file is known clean under this database."""
+        for pending_key, pending_scope, pending_version, layers, limits in self._pending:  # not yet written
+            if (pending_key, pending_scope, pending_version) == (key, scope, hashes_version):
+                return layers[0][2], _split(limits)
+        files, clean = self._snapshot(scope)
+        digest = files.get(key)
+        if digest is None:
             return None
-        digest: bytes = row[0]
-        found = db.execute(
-            "SELECT hashes_version, layers FROM clean WHERE sha256=? AND scope=?", (digest, scope)
-        ).fetchone()
-        if found is None:
+        stamped = clean.get(digest)
+        if stamped is None:
             return None
-        if found[0] != hashes_version:
-            if _any_hash_hit(hashes, json.loads(found[1])):
-                return None
-            db.execute(
-                "UPDATE clean SET hashes_version=? WHERE sha256=? AND scope=?",
-                (hashes_version, digest, scope),
+        if stamped[0] != hashes_version:
+            row = (
+                self._db()
+                .execute("SELECT layers FROM clean WHERE sha256=? AND scope=?", (digest, scope))
+                .fetchone()
             )
-        return digest.hex()
+            if row is None or _any_hash_hit(hashes, json.loads(row[0])):
+                return None
+            update = "UPDATE clean SET hashes_version=? WHERE sha256=? AND scope=?"
+            self._db().execute(update, (hashes_version, digest, scope))
+            clean[digest] = (hashes_version, stamped[1])
+        return digest.hex(), _split(stamped[1])
 
-    def store(self, key: FileKey, scope: str, hashes_version: str, layers: list[LayerDigests]) -> None:
+    def _snapshot(self, scope: str) -> tuple[dict[FileKey, bytes], dict[bytes, tuple[str, str]]]:
+        """The whole index, read once per process and scope: a rescan then costs a dict lookup per file
+        instead of SQL round trips (entries written later by other scanners are simply not seen)."""
+        if self._files is None or self._clean_scope != scope:
+            db = self._db()
+            self._files = {
+                FileKey(dev, ino, size, mtime, ctime): digest
+                for dev, ino, size, mtime, ctime, digest in db.execute("SELECT * FROM files")
+            }
+            rows = db.execute("SELECT sha256, hashes_version, limits FROM clean WHERE scope=?", (scope,))
+            self._clean = {digest: (version, limits) for digest, version, limits in rows}
+            self._clean_scope = scope
+        return self._files, self._clean
+
+    def store(
+        self,
+        key: FileKey,
+        scope: str,
+        hashes_version: str,
+        layers: list[LayerDigests],
+        limits: Sequence[str] = (),
+    ) -> None:
         if not layers or not key.settled(time.time_ns()):
             return
-        digest = bytes.fromhex(layers[0][2])
-        db = self._db()
-        db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-            (key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, digest),
-        )
-        db.execute(
-            "INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?)",
-            (digest, scope, hashes_version, json.dumps(layers)),
-        )
+        self._db()
+        self._pending.append((key, scope, hashes_version, layers, ",".join(limits)))
+        if len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered entries in one transaction (also called at process exit)."""
+        if not self._pending or self._conn is None or self._pid != os.getpid():
+            return
+        pending, self._pending = self._pending, []
+        files, clean = [], []
+        for key, scope, hashes_version, layers, limits in pending:
+            digest = bytes.fromhex(layers[0][2])
+            files.append((key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, digest))
+            clean.append((digest, scope, hashes_version, json.dumps(layers), limits))
+            if self._files is not None:  # keep this process's snapshot current
+                self._files[key] = digest
+                if scope == self._clean_scope:
+                    self._clean[digest] = (hashes_version, limits)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
+            self._conn.executemany("INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?)", clean)
 
 
 def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
@@ -135,10 +187,14 @@ def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
     return False
 
 
+def _split(limits: str) -> tuple[str, ...]:
+    return tuple(limits.split(",")) if limits else ()
+
+
 def default_path() -> Path:
     from vigil.signatures.store import cache_root
 
-    return cache_root().parent / "scan-cache.sqlite"
+    return cache_root().parent / "scan-cache-2.sqlite"  # the number is the schema version
 
 
 def cache_scope(db: SignatureDB, settings: ScanSettings) -> str:
