@@ -121,11 +121,19 @@ class PoolBackend:
 
     def __init__(self, db: object, settings: ScanSettings, jobs: int,
                  factory: EngineFactory = _default_factory, precheck: Precheck | None = None) -> None:
-        context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
         self._jobs = jobs
         self._precheck = precheck
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                                         initargs=(db, settings, factory))
+        self._start = (db, settings, factory)
+        self._executor: ProcessPoolExecutor | None = None
+
+    @property
+    def _pool(self) -> ProcessPoolExecutor:
+        """Workers start with the first file that needs one: a rescan answered by the cache forks none."""
+        if self._executor is None:
+            context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
+            self._executor = ProcessPoolExecutor(max_workers=self._jobs, mp_context=context,
+                                                 initializer=_worker_init, initargs=self._start)
+        return self._executor
 
     def _runs(self, targets: Iterable[ScanTarget]) -> Iterator[ScanTarget | ScanReport]:
         for target in targets:
@@ -157,7 +165,8 @@ class PoolBackend:
             yield from _results(window.popleft())
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _results(slot: Future[list[ScanReport]] | list[ScanReport]) -> list[ScanReport]:

@@ -6,6 +6,7 @@ holding a line break or a terminal control would otherwise let a hostile file fa
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +35,13 @@ def _escape_char(char: str) -> str:
     return f"\\x{code:02x}"
 
 
+#: Characters `_needs_escape` accepts, as one class: ordinary names are checked in C, not per character.
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udc9f]")
+
+
 def escape_path(path: str) -> str:
     """Make a name safe to print on one line; ordinary names come out unchanged."""
-    if not any(_needs_escape(char) for char in path):
+    if _UNSAFE.search(path) is None:
         return path
     return "".join(_escape_char(char) if _needs_escape(char) else char for char in path)
 
