@@ -106,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, SignatureError, DatabaseError, QuarantineError, OSError) as exc:
         log.emit("error", reason=str(exc))
         return 2
-    limits = ScanLimits(max_scantime_ms=max(1, int(config.budget * 1000)))
+    # The watcher answers an opener with the fallback policy when its budget runs out; the engine's own
+    # time limit sits well beyond it so that answer is the policy's, never a MaxScanTime "detection".
+    limits = ScanLimits(max_scantime_ms=int(max(config.budget * 4, 10.0) * 1000))
     engine = Engine(db, ScanSettings(limits=limits))
     never = (getattr(action, "vault_dir", ""),) if action is not None else ()
     service = _service(config, args, log, engine, action, tuple(p for p in never if p))
