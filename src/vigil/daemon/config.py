@@ -1,7 +1,8 @@
 """vigild configuration: clamd.conf (so an existing file works unchanged) or Vigil's TOML.
 
 clamd refuses to start on an unknown key; vigild warns instead, so a clamd.conf with options Vigil does
-not implement (OnAccess*, User, ...) still starts the daemon.
+not implement still starts the daemon. The OnAccess* keys are the ones clamonacc reads from clamd.conf;
+vigild runs that protection itself (onaccess.py).
 """
 
 from __future__ import annotations
@@ -57,7 +58,25 @@ class DaemonConfig:
     workers: int = 0  # 0: min(MaxThreads, CPUs)
     disable_cache: bool = False
     cache_size: int = 65536
+    on_access_include_path: list[str] = field(default_factory=list)
+    on_access_mount_path: list[str] = field(default_factory=list)
+    on_access_exclude_path: list[str] = field(default_factory=list)
+    on_access_exclude_uname: list[str] = field(default_factory=list)
+    on_access_exclude_uid: list[int] = field(default_factory=list)
+    on_access_exclude_root_uid: bool = False
+    on_access_prevention: bool = False  # yes: permission events (block); no: scan after write (notify)
+    on_access_max_file_size: int = 5 * 1024 * 1024
+    on_access_disable_ddd: bool = False
+    on_access_deny_on_error: bool = False
+    on_access_curl_timeout: int = 5000  # ms: clamonacc's wait for clamd; here the scan budget per open
+    on_access_quarantine: bool = False
+    on_access_quarantine_directory: str | None = None  # None: $VIGIL_QUARANTINE_DIR or the default vault
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def on_access(self) -> bool:
+        """On-access protection runs when something to watch is configured (as clamonacc starts)."""
+        return bool(self.on_access_include_path or self.on_access_mount_path)
 
     def scan_settings(self, *, allmatch: bool = False) -> ScanSettings:
         limits = ScanLimits(max_filesize=self.max_file_size, max_scansize=self.max_scan_size,
@@ -138,6 +157,19 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "VigilWorkers": ("workers", int),
     "DisableCache": ("disable_cache", parse_bool),
     "CacheSize": ("cache_size", int),
+    "OnAccessIncludePath": ("on_access_include_path", str),
+    "OnAccessMountPath": ("on_access_mount_path", str),
+    "OnAccessExcludePath": ("on_access_exclude_path", str),
+    "OnAccessExcludeUname": ("on_access_exclude_uname", str),
+    "OnAccessExcludeUID": ("on_access_exclude_uid", int),
+    "OnAccessExcludeRootUID": ("on_access_exclude_root_uid", parse_bool),
+    "OnAccessPrevention": ("on_access_prevention", parse_bool),
+    "OnAccessMaxFileSize": ("on_access_max_file_size", parse_size),
+    "OnAccessDisableDDD": ("on_access_disable_ddd", parse_bool),
+    "OnAccessDenyOnError": ("on_access_deny_on_error", parse_bool),
+    "OnAccessCurlTimeout": ("on_access_curl_timeout", int),
+    "OnAccessQuarantine": ("on_access_quarantine", parse_bool),
+    "OnAccessQuarantineDirectory": ("on_access_quarantine_directory", str),
 }
 # accepted and ignored without a warning: they only tune clamd internals or logging details
 _ACCEPTED = {
@@ -146,6 +178,8 @@ _ACCEPTED = {
     "TemporaryDirectory", "User", "ExtendedDetectionInfo", "HeuristicAlerts", "ScanArchive", "ScanPE",
     "ScanELF", "ScanOLE2", "ScanPDF", "ScanSWF", "ScanHTML", "ScanXMLDOCS", "ScanHWP3", "ScanOneNote",
     "ScanMail", "Bytecode", "OfficialDatabaseOnly", "LeaveTemporaryFiles",
+    # clamonacc's thread pool and retries of its clamd connection: vigild scans on-access in-process
+    "OnAccessMaxThreads", "OnAccessRetryAttempts", "OnAccessExtraScanning",
 }
 
 

@@ -16,6 +16,7 @@ from vigil import __version__
 from vigil.daemon import systemd
 from vigil.daemon.config import ConfigError, DaemonConfig, load_config
 from vigil.daemon.jobs import Jobs
+from vigil.daemon.onaccess import OnAccess, own_process_group
 from vigil.daemon.server import Server
 from vigil.daemon.workers import DatabaseLoadFailed, WorkerPool, pool_size
 
@@ -73,7 +74,8 @@ def listeners(config: DaemonConfig) -> list[socket.socket]:
     return result
 
 
-def _setup_logging(config: DaemonConfig) -> None:
+def setup_logging(config: DaemonConfig) -> None:
+    """Also used by the on-access watcher process, so both write the same log the same way."""
     level = logging.DEBUG if config.debug else (logging.INFO if config.log_verbose or config.log_file
                                                 else logging.WARNING)
     handler: logging.Handler = (logging.FileHandler(config.log_file) if config.log_file
@@ -83,9 +85,21 @@ def _setup_logging(config: DaemonConfig) -> None:
     log.setLevel(level)
 
 
+class _Jobs(Jobs):
+    """RELOAD and SIGUSR2 reload the on-access watcher's database too."""
+
+    onaccess: OnAccess | None = None
+
+    def request_reload(self) -> None:
+        super().request_reload()
+        if self.onaccess is not None:
+            self.onaccess.request_reload()
+
+
 async def serve(config: DaemonConfig, socks: list[socket.socket]) -> int:
+    pgid = own_process_group() if config.on_access else 0  # before any worker: they inherit the group
     pool = WorkerPool(pool_size(config.max_threads, config.workers))
-    jobs = Jobs(config, pool)
+    jobs = _Jobs(config, pool)
     try:
         await jobs.start()
     except DatabaseLoadFailed as exc:
@@ -99,6 +113,9 @@ async def serve(config: DaemonConfig, socks: list[socket.socket]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, server.stopping.set)
     server.serve(socks)
+    if config.on_access:
+        jobs.onaccess = OnAccess(config, pgid)
+        jobs.onaccess.launch()
     systemd.notify("READY=1")
     log.info("vigild %s ready (%d workers)", __version__, pool.size)
     await server.stopping.wait()
@@ -107,6 +124,8 @@ async def serve(config: DaemonConfig, socks: list[socket.socket]) -> int:
     for sock in socks:
         sock.close()
     await server.close()
+    if jobs.onaccess is not None:
+        await jobs.onaccess.stop()
     await pool.close()
     return 0
 
@@ -136,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     config.foreground = config.foreground or args.foreground
     config.debug = config.debug or args.debug
-    _setup_logging(config)
+    setup_logging(config)
     for warning in config.warnings:
         log.warning("%s", warning)
         print(f"WARNING: {warning}", file=sys.stderr)

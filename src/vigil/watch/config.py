@@ -18,6 +18,9 @@ class WatchConfig:
     exclude_uids: frozenset[int] = frozenset()
     exclude_pids: frozenset[int] = frozenset()
     exclude_names: frozenset[str] = frozenset()  # process names (comm or executable basename)
+    exclude_pgids: frozenset[int] = frozenset()  # process groups (vigild: the daemon and all its workers)
+    max_file_size: int = 0  # larger files are allowed without a scan (clamd's OnAccessMaxFileSize); 0: any
+    recursive: bool = True  # dir marks: False marks only the given directories (clamd's OnAccessDisableDDD)
     budget: float = 5.0  # seconds an opener may be held while its file is scanned
     fallback_deny: bool = False  # when the budget runs out or the scan fails: allow (default) or deny
     action: str = "report"  # report | quarantine
@@ -76,16 +79,29 @@ def process_names(pid: int) -> set[str]:
     return names
 
 
+def process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessFilter:
-    """Exclusions by the accessing process: pid, process name, uid (read from /proc only if configured)."""
+    """Exclusions by the accessing process: pid, process group, name, uid (/proc read only if configured).
+
+    A process group covers processes that come and go (vigild's workers are replaced and reloaded): one
+    getpgid() per event, and no process outside the group's session can join it."""
 
     pids: frozenset[int]
     names: frozenset[str]
     uids: frozenset[int]
+    pgids: frozenset[int] = frozenset()
 
     def excluded(self, pid: int) -> bool:
         if pid in self.pids:
+            return True
+        if self.pgids and process_group(pid) in self.pgids:
             return True
         if self.names and process_names(pid) & self.names:
             return True

@@ -43,7 +43,8 @@ class Watcher:
         self.stats = Stats()
         self.cache = VerdictCache(config.cache_size)
         self._paths = PathFilter.build(config.paths, config.exclude_paths + tuple(never_watch))
-        self._procs = ProcessFilter(config.exclude_pids, config.exclude_names, config.exclude_uids)
+        self._procs = ProcessFilter(config.exclude_pids, config.exclude_names, config.exclude_uids,
+                                    config.exclude_pgids)
         self._pid = os.getpid()
         self._fallback = fanotify.FAN_DENY if config.fallback_deny else fanotify.FAN_ALLOW
         flags = fanotify.FAN_CLASS_CONTENT | fanotify.FAN_CLOEXEC | fanotify.FAN_NONBLOCK
@@ -69,7 +70,8 @@ class Watcher:
         mask = event_mask(self.config) | fanotify.FAN_EVENT_ON_CHILD
         flags = fanotify.FAN_MARK_ADD | fanotify.FAN_MARK_ONLYDIR | fanotify.FAN_MARK_DONT_FOLLOW
         for directory, subdirs, _files in os.walk(root, followlinks=False):
-            subdirs[:] = [d for d in subdirs if self._paths.wanted(os.path.join(directory, d))]
+            wanted = [d for d in subdirs if self._paths.wanted(os.path.join(directory, d))]
+            subdirs[:] = wanted if self.config.recursive else []
             try:
                 info = os.lstat(directory)
                 if (info.st_dev, info.st_ino) in self._marked:
@@ -90,7 +92,7 @@ class Watcher:
         """Serve until `stop()`; marks must already be added."""
         self._scanner.start()
         self._deadlines.start()
-        if self.config.mark == "dir":
+        if self.config.mark == "dir" and self.config.recursive:
             threading.Thread(target=self._marker, name="vigil-watch-marker", daemon=True).start()
         poller = select.poll()
         poller.register(self.fan_fd, select.POLLIN)
@@ -148,7 +150,8 @@ class Watcher:
         path = os.readlink(f"/proc/self/fd/{event.fd}")
         info = os.fstat(event.fd)
         # an empty file holds nothing to find (clamscan skips them too); new files are opened empty
-        if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or not self._paths.wanted(path):
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0 or self._too_big(info) \
+                or not self._paths.wanted(path):
             self.stats.add(excluded=1)
             self._answer_now(event, fanotify.FAN_ALLOW)
             return None
@@ -161,6 +164,9 @@ class Watcher:
             self._answer_now(event, fanotify.FAN_DENY if name else fanotify.FAN_ALLOW)
             return None
         return Pending(event, info, path, time.monotonic() + self.config.budget)
+
+    def _too_big(self, info: os.stat_result) -> bool:
+        return 0 < self.config.max_file_size < info.st_size
 
     def _answer_now(self, event: fanotify.Event, response: int) -> None:
         if event.is_permission:
