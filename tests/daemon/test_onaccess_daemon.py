@@ -239,3 +239,7 @@ def test_onaccess_keys_map_to_the_watcher() -> None:
     assert watch.max_file_size == 5 * 1024 * 1024 and watch.budget == 5.0  # clamd's defaults
     assert notes == ["OnAccessIncludePath ignored: OnAccessMountPath watches whole mounts"]
     assert not parse_clamd_conf("LocalSocket /s\n").on_access
+    idle = parse_clamd_conf("OnAccessPrevention yes\nOnAccessMaxThreads 5\n")
+    assert not idle.on_access
+    assert idle.warnings == ["OnAccessPrevention ignored: on-access protection needs OnAccessIncludePath "
+                             "or OnAccessMountPath"]

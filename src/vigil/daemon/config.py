@@ -213,6 +213,7 @@ def parse_clamd_conf(text: str) -> DaemonConfig:
         if key == "Example":
             raise ConfigError("the 'Example' line must be removed before the daemon starts")
         _assign(config, key, value.strip() or "yes")
+    _check_on_access(config)
     return config
 
 
@@ -230,7 +231,19 @@ def parse_toml(text: str) -> DaemonConfig:
         for item in values:
             text_value = ("yes" if item else "no") if isinstance(item, bool) else str(item)
             _assign(config, clamd_key, text_value)
+    _check_on_access(config)
     return config
+
+
+def _check_on_access(config: DaemonConfig) -> None:
+    """OnAccess* settings without anything to watch do nothing: say so rather than stay silent."""
+    if config.on_access:
+        return
+    defaults = DaemonConfig()
+    for key, (name, _) in _OPTIONS.items():
+        if key.startswith("OnAccess") and getattr(config, name) != getattr(defaults, name):
+            config.warnings.append(f"{key} ignored: on-access protection needs OnAccessIncludePath "
+                                   "or OnAccessMountPath")
 
 
 def load_config(path: str | None) -> DaemonConfig:
