@@ -63,6 +63,8 @@ class Setup:
         (self.watched / "clean.txt").write_bytes(b"hello, clean\n")
         (self.watched / "held.txt").write_bytes(b"held while the listener is stopped\n")
         (self.watched / "marker.txt").write_bytes(MARKER)
+        (self.watched / "run.sh").write_bytes(b"#!/bin/sh\n# " + EICAR + b"\nexit 0\n")
+        os.chmod(self.watched / "run.sh", 0o755)
         self.vault = base / "vault"
         self.daemon: Daemon | None = None
 
@@ -140,6 +142,9 @@ def test_prevention_blocks_while_the_socket_serves(setup: Setup) -> None:
     assert read_in_child(eicar)[0] == errno.EPERM
     assert read_in_child(setup.watched / "sub" / "eicar2.com")[0] == errno.EPERM
     assert read_in_child(setup.watched / "clean.txt") == (0, b"hello, clean\n")
+    with pytest.raises(PermissionError) as denied:
+        subprocess.run([str(setup.watched / "run.sh")], timeout=15, check=False)
+    assert denied.value.errno == errno.EPERM
     setup.wait_log(re.escape(f"ScanOnAccess: {eicar}: {NAME} FOUND"))
 
     # the socket answers meanwhile; a worker's own SCAN of the watched file is not intercepted
@@ -187,6 +192,19 @@ def test_reload_and_a_dead_listener(setup: Setup) -> None:
 
     _shutdown(setup)
     assert read_in_child(marker) == (0, MARKER)
+
+
+@needs_fanotify
+def test_killed_daemon_takes_its_watcher_along(setup: Setup) -> None:
+    """SIGKILL leaves the watcher's stdin at EOF: it stops on its own and the directory opens again."""
+    daemon = setup.start(f"OnAccessIncludePath {setup.watched}\nOnAccessPrevention yes\n")
+    setup.wait_log(r"on-access protection started")
+    assert read_in_child(setup.watched / "eicar.com")[0] == errno.EPERM
+    daemon.process.kill()
+    daemon.process.wait(10)
+    setup.wait_log(r"ScanOnAccess: watcher stopped")
+    assert _group_gone(daemon.process.pid, 10), "a process of vigild's group outlived the daemon"
+    assert read_in_child(setup.watched / "eicar.com") == (0, EICAR)
 
 
 @needs_fanotify

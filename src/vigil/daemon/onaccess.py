@@ -158,9 +158,10 @@ class OnAccess:
             what = "reloaded"
 
     async def _spawn(self) -> asyncio.subprocess.Process | None:
+        # -P: the working directory never shadows vigil's modules; cwd "/": it holds no watched directory
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "vigil.daemon.onaccess", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, close_fds=True)
+            sys.executable, "-P", "-m", "vigil.daemon.onaccess", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, close_fds=True, cwd="/")
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(self._spec.encode() + b"\n")
