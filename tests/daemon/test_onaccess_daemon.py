@@ -225,6 +225,8 @@ def test_notify_mode_quarantines_within_a_second(setup: Setup) -> None:
     setup.wait_log(re.escape(f"ScanOnAccess: {dropped}: {NAME} FOUND"))
     assert talk(daemon.socket, [b"zPING\0"])[0] == b"PONG\0"
 
+    # SHUTDOWN while a RELOAD is starting the next watcher: that one is ended too
+    assert talk(daemon.socket, [b"zRELOAD\0"])[0] == b"RELOADING\0"
     _shutdown(setup)
     with Vault.open(str(setup.vault)) as vault:
         entries = vault.entries()

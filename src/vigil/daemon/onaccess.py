@@ -97,15 +97,12 @@ class OnAccess:
 
     def __init__(self, config: DaemonConfig, pgid: int) -> None:
         self._spec = json.dumps({"config": dataclasses.asdict(config), "pgid": pgid, "daemon": os.getpid()})
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | None = None  # the serving watcher
+        self._live: set[asyncio.subprocess.Process] = set()  # every watcher not yet ended
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._reloading: asyncio.Task[None] | None = None
         self._reload_again = False
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def launch(self) -> None:
         """Start the watcher in the background: the socket answers while it loads the database."""
@@ -130,8 +127,8 @@ class OnAccess:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
-        if self._proc is not None:
-            await _end(self._proc)
+        if self._live:
+            await asyncio.gather(*(self._end(proc) for proc in list(self._live)))
             log.info("%son-access protection stopped", PREFIX)
 
     def _task(self, coroutine: Any) -> asyncio.Task[None]:
@@ -149,10 +146,12 @@ class OnAccess:
                 old, self._proc = self._proc, new
                 self._task(self._supervise(new))
                 if old is not None:
-                    await _end(old)
+                    await self._end(old)
                 log.info("%s%s (watcher pid %d)", PREFIX, _DONE[what], new.pid)
             elif self._proc is not None:
                 log.error("%snew watcher failed; the running one keeps its database", PREFIX)
+            else:
+                log.error("%son-access protection is OFF", PREFIX)
             if not self._reload_again or self._stopping:
                 return
             what = "reloaded"
@@ -162,6 +161,7 @@ class OnAccess:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-P", "-m", "vigil.daemon.onaccess", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, close_fds=True, cwd="/")
+        self._live.add(proc)
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(self._spec.encode() + b"\n")
@@ -170,13 +170,13 @@ class OnAccess:
         except (OSError, TimeoutError):
             line = b""
         except asyncio.CancelledError:
-            await _end(proc)
+            await self._end(proc)
             raise
         if line.strip() == READY:
             return proc
         reason = line.decode(errors="replace").strip() or f"the watcher exited ({proc.returncode})"
         log.error("%son-access protection did not start: %s", PREFIX, reason)
-        await _end(proc)
+        await self._end(proc)
         return None
 
     async def _supervise(self, proc: asyncio.subprocess.Process) -> None:
@@ -189,18 +189,18 @@ class OnAccess:
         if self._proc is None:
             self._schedule("restarted")
 
-
-async def _end(proc: asyncio.subprocess.Process) -> None:
-    """EOF on its stdin stops the watcher; one that does not stop in time is killed (the kernel then
-    allows whatever it held)."""
-    if proc.stdin is not None and not proc.stdin.is_closing():
-        proc.stdin.close()
-    try:
-        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-    except TimeoutError:
-        log.error("%swatcher %d did not stop; killed", PREFIX, proc.pid)
-        proc.kill()
-        await proc.wait()
+    async def _end(self, proc: asyncio.subprocess.Process) -> None:
+        """EOF on its stdin stops the watcher; one that does not stop in time is killed (the kernel
+        then allows whatever it held)."""
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.error("%swatcher %d did not stop; killed", PREFIX, proc.pid)
+            proc.kill()
+            await proc.wait()
+        self._live.discard(proc)
 
 
 # --- the watcher process ------------------------------------------------------------------------------
