@@ -134,7 +134,12 @@ def _shutdown(setup: Setup) -> None:
 
 @needs_fanotify
 def test_prevention_blocks_while_the_socket_serves(setup: Setup) -> None:
-    daemon = setup.start(f"OnAccessIncludePath {setup.watched}\nOnAccessPrevention yes\n")
+    skipped = setup.watched / "skip"
+    skipped.mkdir()
+    (skipped / "eicar.com").write_bytes(EICAR)
+    (setup.watched / "big.com").write_bytes(EICAR + b"\n" * 2048)
+    daemon = setup.start(f"OnAccessIncludePath {setup.watched}\nOnAccessPrevention yes\n"
+                         f"OnAccessExcludePath {skipped}\nOnAccessMaxFileSize 1K\n")
     assert os.getpgid(daemon.process.pid) == daemon.process.pid
     setup.wait_log(r"on-access protection started \(watcher pid \d+\)")
 
@@ -142,6 +147,8 @@ def test_prevention_blocks_while_the_socket_serves(setup: Setup) -> None:
     assert read_in_child(eicar)[0] == errno.EPERM
     assert read_in_child(setup.watched / "sub" / "eicar2.com")[0] == errno.EPERM
     assert read_in_child(setup.watched / "clean.txt") == (0, b"hello, clean\n")
+    assert read_in_child(skipped / "eicar.com") == (0, EICAR)  # OnAccessExcludePath
+    assert read_in_child(setup.watched / "big.com")[0] == 0  # over OnAccessMaxFileSize: not scanned
     with pytest.raises(PermissionError) as denied:
         subprocess.run([str(setup.watched / "run.sh")], timeout=15, check=False)
     assert denied.value.errno == errno.EPERM
