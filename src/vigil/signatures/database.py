@@ -8,6 +8,7 @@ mapped and records are decoded only when a signature is a candidate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,28 +87,32 @@ def build_database(records: Iterable[object], sources: Sequence[str]) -> Signatu
         buckets.setdefault(type(record).__name__, []).append(record)
     bodies = tuple(b for b in buckets.pop("BodySig", []) if isinstance(b, BodySig))
     logicals = tuple(s for s in buckets.pop("LogicalSig", []) if isinstance(s, LogicalSig))
-    names = NameTable()
-    files: dict[str, int] = {}
-    hashes = HashIndexes.build(
-        (h for h in buckets.pop("HashSig", []) if isinstance(h, HashSig)), names, files
-    )
-    names.freeze()
-    hashes.set_files(list(files))
     entries = [*_body_entries(bodies), *_logical_entries(logicals)]
-    skipped: list[str] = []
-    db = SignatureDB(
-        hashes=hashes,
-        allow=AllowList.build(a for a in buckets.pop("AllowHash", []) if isinstance(a, AllowHash)),
-        bodies=bodies,
-        logicals=logicals,
-        content=ContentMatcher(entries),
-        yara=_build_yara([y for y in buckets.pop("YaraSource", []) if isinstance(y, YaraSource)], skipped),
-        magic=tuple(buckets.pop("MagicRule", [])),
-        containers=tuple(buckets.pop("ContainerSig", [])),
-        sources=tuple(sources),
-        logical_unconditional=unconditional_logicals(logicals),
-        exec_offsets=_needs_exec(entries, logicals),
-    )
+    # hyperscan compiles with the GIL released: let it run while this thread builds the hash columns
+    with ThreadPoolExecutor(max_workers=1) as compiler:
+        content = compiler.submit(ContentMatcher, entries)
+        names = NameTable()
+        files: dict[str, int] = {}
+        hashes = HashIndexes.build(
+            (h for h in buckets.pop("HashSig", []) if isinstance(h, HashSig)), names, files
+        )
+        names.freeze()
+        hashes.set_files(list(files))
+        skipped: list[str] = []
+        yara = _build_yara([y for y in buckets.pop("YaraSource", []) if isinstance(y, YaraSource)], skipped)
+        db = SignatureDB(
+            hashes=hashes,
+            allow=AllowList.build(a for a in buckets.pop("AllowHash", []) if isinstance(a, AllowHash)),
+            bodies=bodies,
+            logicals=logicals,
+            content=content.result(),
+            yara=yara,
+            magic=tuple(buckets.pop("MagicRule", [])),
+            containers=tuple(buckets.pop("ContainerSig", [])),
+            sources=tuple(sources),
+            logical_unconditional=unconditional_logicals(logicals),
+            exec_offsets=_needs_exec(entries, logicals),
+        )
     db.warnings = tuple(skipped)
     db.digest_algos = needed_digests(db)
     return db
