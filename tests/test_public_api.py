@@ -54,7 +54,7 @@ FORBIDDEN = {
     "engine": {"cli", "daemon", "watch", "update", "render", "actions", "scheduler"},
     "render": {"cli", "daemon", "watch", "update"},
     "cli": {"daemon"},
-    "daemon": {"cli", "watch"},
+    "daemon": {"cli"},  # vigild hosts the on-access service (watch/) when configured, as clamd+clamonacc
     "watch": {"daemon"},
 }
 
