@@ -98,3 +98,24 @@ def test_limits_fail_loud_by_default(work: Path) -> None:
     ours = run_vigil(["-d", "db", "--no-summary", "--max-filesize=10", "eicar.com"], work, None)
     assert ours.rc == 1
     assert ours.masked[0] == "eicar.com: Heuristics.Limits.Exceeded.MaxFileSize FOUND"
+
+
+def test_archive_verbose_names_the_member_like_clamscan(work: Path) -> None:
+    """`-a` adds `root!(depth)PARENTTYPE:member: NAME FOUND` for hits inside containers."""
+    import gzip
+    import io
+    import tarfile
+    import zipfile
+
+    with zipfile.ZipFile(work / "e.zip", "w") as archive:
+        archive.writestr("inner/eicar.com", EICAR)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("eicar.com")
+        info.size = len(EICAR)
+        tar.addfile(info, io.BytesIO(EICAR))
+    (work / "e.tar.gz").write_bytes(gzip.compress(buffer.getvalue()))
+    args = ["-d", "db", "--no-summary", "-a", "e.zip", "e.tar.gz", "clean.txt"]
+    ours, theirs = run_vigil(args, work, None), run_clamscan(args, work, None)
+    assert ours.masked == theirs.masked
+    assert "e.tar.gz!(2)POSIX_TAR:eicar.com: Eicar-Test.UNOFFICIAL FOUND" in ours.masked

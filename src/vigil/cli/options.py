@@ -106,6 +106,7 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdout", action="store_true", help="write warnings and errors to stdout")
     parser.add_argument("-l", "--log", metavar="FILE", help="append results (not OK lines) to FILE")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-a", "--archive-verbose", action="store_true", help="show the member a hit was in")
     parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (docs/json-schema.md)")
     parser.add_argument("--explain", action="store_true", help="show signature, offsets and bytes per hit")

@@ -109,7 +109,9 @@ class ScanRun:
             self._act(item.target.path, report.name or "")
 
     def _text_report(self, report: ScanReport) -> None:
-        lines = text.result_lines(report, allmatch=self.args.allmatch)
+        lines = text.result_lines(
+            report, allmatch=self.args.allmatch, archive_verbose=self.args.archive_verbose
+        )
         emit = {Verdict.INFECTED: self.out.found, Verdict.CLEAN: self.out.ok, Verdict.ERROR: self.out.status}
         for line in lines:
             emit[report.verdict](line)
@@ -127,8 +129,17 @@ class ScanRun:
             return
         line = text.action_line(path, result.real_path, outcome)
         if self.args.json:
-            self.out.plain(jsonr.dumps({"schema": jsonr.SCHEMA_VERSION, "type": "action", "path": path,
-                                        "action": self.action.kind, "destination": result.destination}))
+            self.out.plain(
+                jsonr.dumps(
+                    {
+                        "schema": jsonr.SCHEMA_VERSION,
+                        "type": "action",
+                        "path": path,
+                        "action": self.action.kind,
+                        "destination": result.destination,
+                    }
+                )
+            )
         else:
             self.out.info(line)
 
@@ -139,8 +150,11 @@ class ScanRun:
         local = factory(db, settings) if factory is not None else None
         precheck = getattr(local, "cached", None)  # the scan cache answers unchanged files right here
         jobs = self.args.jobs or 1
-        backend = (make_backend(db, settings, jobs) if factory is None
-                   else make_backend(db, settings, jobs, factory, precheck=precheck))
+        backend = (
+            make_backend(db, settings, jobs)
+            if factory is None
+            else make_backend(db, settings, jobs, factory, precheck=precheck)
+        )
         try:
             with progress_display(enabled=_progress_wanted(self.args)) as tick:
                 for item, report in interleave_reports(walker.walk(paths), _target_of, backend):
@@ -172,12 +186,17 @@ class ScanRun:
     def _summary_fields(self) -> dict[str, Any]:
         counts = self.counts
         return {
-            "known_viruses": counts.known_viruses, "engine_version": counts.engine_version,
-            "scanned_directories": counts.dirs, "scanned_files": counts.files,
-            "infected_files": counts.infected, "total_errors": counts.errors + self.stats.failed_args,
+            "known_viruses": counts.known_viruses,
+            "engine_version": counts.engine_version,
+            "scanned_directories": counts.dirs,
+            "scanned_files": counts.files,
+            "infected_files": counts.infected,
+            "total_errors": counts.errors + self.stats.failed_args,
             "data_scanned_bytes": counts.scanned_blocks * text.BLOCK,
             "data_read_bytes": counts.read_blocks * text.BLOCK,
-            "start": counts.start, "end": counts.end, "exit_code": self.exit_code(),
+            "start": counts.start,
+            "end": counts.end,
+            "exit_code": self.exit_code(),
         }
 
 
@@ -215,8 +234,12 @@ def _log_stream(args: argparse.Namespace, stack: ExitStack) -> Any:
 def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> int:
     """The whole `vigil scan`; `factory` lets tests swap the engine, production passes None."""
     with ExitStack() as stack:
-        out = Output(infected_only=args.infected, suppress_ok=args.suppress_ok,
-                     warnings_to_stdout=args.stdout, log=_log_stream(args, stack))
+        out = Output(
+            infected_only=args.infected,
+            suppress_ok=args.suppress_ok,
+            warnings_to_stdout=args.stdout,
+            log=_log_stream(args, stack),
+        )
         try:
             action = _action(args)
         except ActionError as exc:

@@ -50,16 +50,32 @@ def notice_line(path: str, status: str) -> str:
     return f"{escape_path(path)}: {status}"
 
 
-def result_lines(report: ScanReport, *, allmatch: bool) -> list[str]:
+def result_lines(report: ScanReport, *, allmatch: bool, archive_verbose: bool = False) -> list[str]:
     """The lines clamscan prints for one scanned file (OK, one or more FOUND, or ERROR)."""
     path = escape_path(report.target)
     if report.verdict is Verdict.INFECTED:
         shown = report.detections if allmatch else report.detections[:1]
-        return [f"{path}: {escape_path(det.name)} FOUND" for det in shown]
+        lines = [f"{path}: {escape_path(det.name)} FOUND" for det in shown]
+        if archive_verbose:
+            lines += [line for det in shown if (line := _member_line(report, det.layer_path, det.name))]
+        return lines
     if report.verdict is Verdict.ERROR:
         reason = report.errors[0] if report.errors else "Can't scan"
         return [f"{path}: {escape_path(reason)} ERROR"]
     return [f"{path}: OK"]
+
+
+def _member_line(report: ScanReport, layer_path: str, name: str) -> str | None:
+    """clamscan -a's extra line for a hit inside a container: `root!(depth)PARENTTYPE:member: NAME FOUND`."""
+    layers = {layer.path: layer for layer in report.layers}
+    layer = layers.get(layer_path)
+    parent = layers.get(layer_path.rpartition(">")[0])
+    if layer is None or parent is None or layer.depth == 0:
+        return None
+    parent_type = parent.file_type.value.removeprefix("CL_TYPE_")
+    member = layer_path.rpartition(">")[2]
+    where = f"{escape_path(report.target)}!({layer.depth}){parent_type}:{escape_path(member)}"
+    return f"{where}: {escape_path(name)} FOUND"
 
 
 @dataclass(slots=True)
