@@ -6,14 +6,13 @@ engine's content matcher does the same with hyperscan in front), then `evaluate`
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from clamscan_oracle import clamscan_allmatch
 from ldb_cases import BAD_LINES, GOOD_LINES, HANDLER_LINE, SKIPPED, TARGETS
 
 from vigil.errors import SignatureError
@@ -25,19 +24,7 @@ from vigil.types import FileType
 pytestmark = pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
 
 
-def _clamscan(db: Path, targets: Path) -> tuple[int, set[tuple[str, str]]]:
-    proc = subprocess.run(
-        ["clamscan", "--allmatch", "--no-summary", "-d", str(db), str(targets)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    hits = set()
-    for line in proc.stdout.splitlines():
-        if line.endswith(" FOUND"):
-            path, name = line[: -len(" FOUND")].rsplit(": ", 1)
-            hits.add((os.path.basename(path), name.removesuffix(".UNOFFICIAL")))
-    return proc.returncode, hits
+_clamscan = clamscan_allmatch
 
 
 def _load(line: str) -> list[LogicalSig]:

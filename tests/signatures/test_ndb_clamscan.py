@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from clamscan_oracle import clamscan_allmatch
 from ndb_cases import BAD_LINES, GOOD_SIGS, ODD_GOOD_LINES, TARGETS
 
 from vigil.errors import SignatureError
@@ -19,19 +18,7 @@ from vigil.signatures.records import ParseContext
 pytestmark = pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
 
 
-def _clamscan(db: Path, targets: Path) -> tuple[int, set[tuple[str, str]]]:
-    proc = subprocess.run(
-        ["clamscan", "--allmatch", "--no-summary", "-d", str(db), str(targets)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    hits = set()
-    for line in proc.stdout.splitlines():
-        if line.endswith(" FOUND"):
-            path, name = line[: -len(" FOUND")].rsplit(": ", 1)
-            hits.add((os.path.basename(path), name.removesuffix(".UNOFFICIAL")))
-    return proc.returncode, hits
+_clamscan = clamscan_allmatch
 
 
 def _load(line: str) -> list[BodySig]:
