@@ -27,6 +27,7 @@ class Layer:
     file_type: FileType
     depth: int
     parent: Layer | None = None
+    source_path: str | None = None  # the file a mapped root layer came from (for scanners that map it)
 
     @property
     def path(self) -> str:

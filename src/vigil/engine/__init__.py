@@ -104,7 +104,7 @@ class Engine:
             return self._report(target, ctx, started, size=len(data))
         walk = LayerWalk(self.db, self.settings, ctx)
         try:
-            result = walk.scan_root(data, target.display)
+            result = walk.scan_root(data, target.display, target.path)
         except LimitExceeded as exc:
             ctx.note_limit(exc.limit)
             result = walk.result

@@ -173,7 +173,8 @@ class LayerMatcher:
     def _match_yara(self) -> None:
         if self.db.yara is None:
             return
-        for order, hit in enumerate(self.db.yara.match(bytes(self.layer.data))):
+        layer = self.layer
+        for order, hit in enumerate(self.db.yara.match(layer.data, path=layer.source_path)):
             meta = SigMeta(hit.rule, hit.reported, hit.origin)
             self._add(meta, "yara", (RANK_YARA, order), hit.evidence)
 

@@ -37,8 +37,8 @@ class LayerWalk:
     def done(self) -> bool:
         return bool(self.result.matches) and not self.settings.allmatch
 
-    def scan_root(self, data: bytes | memoryview, name: str) -> WalkResult:
-        root = Layer(data=data, name=name, file_type=self._identify(data), depth=0)
+    def scan_root(self, data: bytes | memoryview, name: str, source_path: str | None = None) -> WalkResult:
+        root = Layer(data=data, name=name, file_type=self._identify(data), depth=0, source_path=source_path)
         self.visit(root)
         return self.result
 

@@ -126,15 +126,24 @@ class YaraMatcher:
         matcher._compiled()  # fail now, at load time, rather than on the first scan
         return matcher
 
-    def match(self, data: bytes, *, timeout_s: float | None = None) -> list[YaraHit]:
+    def match(
+        self, data: bytes | memoryview, *, timeout_s: float | None = None, path: str | None = None
+    ) -> list[YaraHit]:
         """Non-private rules matching `data`.
 
-        A timeout raises LimitExceeded("MaxScanTime"); a yara-x scan failure raises MalformedInput.
+        yara-x takes only `bytes`; for a mapped file pass its `path` too and yara-x maps the file itself
+        instead of the whole file being copied into memory (a multi-GB file would be). A timeout raises
+        LimitExceeded("MaxScanTime"); a yara-x scan failure raises MalformedInput.
         """
         scanner = self._scanner()
         scanner.set_timeout(_NO_TIMEOUT_S if timeout_s is None else max(1, math.ceil(timeout_s)))
         try:
-            results = scanner.scan(data)
+            if path is not None and not isinstance(data, bytes):
+                results = scanner.scan_file(path)
+            else:
+                results = scanner.scan(bytes(data))
+        except OSError as exc:
+            raise MalformedInput(f"YARA could not read {path}: {exc.strerror}") from exc
         except yara_x.TimeoutError as exc:
             raise LimitExceeded("MaxScanTime", "YARA scan timed out") from exc
         except yara_x.ScanError as exc:
@@ -168,7 +177,7 @@ class YaraMatcher:
                     raise DatabaseError(f"compiled YARA rules do not load: {exc}") from exc
             return self._rules
 
-    def _hit(self, rule: Any, data: bytes) -> YaraHit:
+    def _hit(self, rule: Any, data: bytes | memoryview) -> YaraHit:
         name, namespace = str(rule.identifier), str(rule.namespace)
         return YaraHit(
             rule=name,
@@ -223,7 +232,7 @@ def _serialize_rules(rules: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _evidence(rule: Any, data: bytes) -> Iterator[Evidence]:
+def _evidence(rule: Any, data: bytes | memoryview) -> Iterator[Evidence]:
     """Up to MAX_EVIDENCE pattern matches, in pattern order, each with a short sample of the bytes."""
     produced = 0
     for pattern in rule.patterns:
