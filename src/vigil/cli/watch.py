@@ -77,19 +77,6 @@ def _service(config: WatchConfig, args: argparse.Namespace, log: EventLog, engin
     return InotifyWatcher(config, engine, log, action=action, never_watch=never)
 
 
-def _quarantine_action(config: WatchConfig, log: EventLog, db_version: str) -> Action | None:
-    if config.action != "quarantine":
-        return None
-    from vigil.actions.quarantine import Vault, default_vault_dir
-    from vigil.watch.respond import QuarantineAction
-
-    vault = Vault.open(config.vault or default_vault_dir())  # finishes interrupted operations now
-    for note in vault.notes:
-        log.emit("recovered", reason=note)
-    vault.close()
-    return QuarantineAction(vault.root, log, db_version)
-
-
 def run(args: argparse.Namespace) -> int:
     from vigil.actions.quarantine import QuarantineError
     from vigil.engine import Engine
@@ -102,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         db = load_database(list(config.database) or None)
-        action = _quarantine_action(config, log, str(db.version))
+        from vigil.watch.respond import quarantine_action
+
+        action = quarantine_action(config, log, str(db.version))
     except (ValueError, SignatureError, DatabaseError, QuarantineError, OSError) as exc:
         log.emit("error", reason=str(exc))
         return 2

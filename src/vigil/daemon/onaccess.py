@@ -34,7 +34,7 @@ from vigil.watch.config import WatchConfig
 from vigil.watch.events import EventLog
 
 if TYPE_CHECKING:
-    from vigil.watch.respond import QuarantineAction
+    pass
 
 log = logging.getLogger("vigild")
 READY = b"ready"
@@ -256,7 +256,9 @@ def _build(config: DaemonConfig, spec: dict[str, Any], events: EventLog) -> tupl
     scantime = min(settings.limits.max_scantime_ms or budget_ms, budget_ms)
     limits = dataclasses.replace(settings.limits, max_scantime_ms=scantime)
     engine = Engine(db, dataclasses.replace(settings, limits=limits))
-    action = _quarantine_action(watch, events, str(db.version))
+    from vigil.watch.respond import quarantine_action
+
+    action = quarantine_action(watch, events, str(db.version))
     never = (action.vault_dir,) if action is not None else ()
     available, why = fanotify.available()
     if available:
@@ -267,19 +269,6 @@ def _build(config: DaemonConfig, spec: dict[str, Any], events: EventLog) -> tupl
 
     log.warning("%s%s (%s)", PREFIX, WARNING, why)
     return watch, InotifyWatcher(watch, engine, events, action=action, never_watch=never)
-
-
-def _quarantine_action(watch: WatchConfig, events: EventLog, db_version: str) -> QuarantineAction | None:
-    if watch.action != "quarantine":
-        return None
-    from vigil.actions.quarantine import Vault, default_vault_dir
-    from vigil.watch.respond import QuarantineAction
-
-    vault = Vault.open(watch.vault or default_vault_dir())  # completes interrupted operations first
-    for note in vault.notes:
-        events.emit("recovered", reason=note)
-    vault.close()
-    return QuarantineAction(vault.root, events, db_version)
 
 
 def _control(service: _Service) -> None:

@@ -6,6 +6,7 @@ import os
 import threading
 
 from vigil.actions.quarantine import QuarantineError, Vault
+from vigil.watch.config import WatchConfig
 from vigil.watch.events import EventLog
 
 
@@ -37,3 +38,17 @@ class QuarantineAction:
             return
         self.count += 1
         self._log.emit("quarantined", path, virus=name, id=entry.id)
+
+
+def quarantine_action(config: WatchConfig, log: EventLog, db_version: str) -> QuarantineAction | None:
+    """The quarantine responder when the config asks for one; opening the vault first completes any
+    operation a crash interrupted, and each recovery is logged."""
+    if config.action != "quarantine":
+        return None
+    from vigil.actions.quarantine import default_vault_dir
+
+    vault = Vault.open(config.vault or default_vault_dir())
+    for note in vault.notes:
+        log.emit("recovered", reason=note)
+    vault.close()
+    return QuarantineAction(vault.root, log, db_version)
