@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
 
+from vigil.engine.magic_syntax import NeedleIndex, hex_regex, required_literal
 from vigil.engine.magic_table import BUILTIN_LINES
 from vigil.types import FileType
 
@@ -79,85 +80,33 @@ class _Body:
     regex: re.Pattern[bytes]
     rtype: str
     ftype: FileType
+    needle: bytes  # every match contains it: rules whose needle is absent are skipped without a regex
 
 
 @dataclass(frozen=True, slots=True)
 class _Table:
     fixed: tuple[_Fixed, ...]  # already in lookup order (last line first)
     body: tuple[_Body, ...]
+    #: (offset, first magic byte) -> (lookup order, rule), ascending: typing costs one dict probe per
+    #: distinct offset instead of a comparison per rule
+    fixed_index: dict[tuple[int, int], tuple[tuple[int, _Fixed], ...]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    fixed_offsets: tuple[int, ...] = ()
+    needles: NeedleIndex = field(default_factory=lambda: NeedleIndex(()), compare=False, hash=False)
 
 
-# --- the body-signature subset used by .ftm type-1 lines, compiled to a bytes regex --------------------
+def _fixed_index(fixed: Sequence[_Fixed]) -> dict[tuple[int, int], tuple[tuple[int, _Fixed], ...]]:
+    index: dict[tuple[int, int], list[tuple[int, _Fixed]]] = {}
+    for order, rule in enumerate(fixed):
+        if rule.magic:
+            index.setdefault((rule.offset, rule.magic[0]), []).append((order, rule))
+    return {key: tuple(rules) for key, rules in index.items()}
 
 
-def _nibbles(pair: str) -> bytes:
-    if pair == "??":
-        return b"."
-    if pair[1] == "?":
-        high = int(pair[0], 16) << 4
-        return b"[" + re.escape(bytes([high])) + b"-" + re.escape(bytes([high | 15])) + b"]"
-    if pair[0] == "?":
-        low = int(pair[1], 16)
-        return b"[" + b"".join(re.escape(bytes([h << 4 | low])) for h in range(16)) + b"]"
-    return re.escape(bytes.fromhex(pair))
-
-
-def _closing(sig: str, start: int) -> int:
-    depth = 0
-    for pos in range(start, len(sig)):
-        depth += {"(": 1, ")": -1}.get(sig[pos], 0)
-        if depth == 0:
-            return pos
-    raise ValueError(f"unbalanced '(' in magic {sig!r}")
-
-
-def _members(inner: str) -> list[str]:
-    parts, depth, last = [], 0, 0
-    for pos, char in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            parts.append(inner[last:pos])
-            last = pos + 1
-    return [*parts, inner[last:]]
-
-
-def _gap(spec: str) -> bytes:
-    low, _, high = spec.partition("-")
-    if "-" not in spec:
-        return b".{%d}" % int(spec)
-    return b".{%d,%s}" % (int(low or 0), high.encode() if high else b"")
-
-
-def _alternative(inner: str, negated: bool) -> bytes:
-    members = _members(inner)
-    if not negated:
-        return b"(?:" + b"|".join(_hex_regex(member) for member in members) + b")"
-    width = len(members[0]) // 2
-    return b"(?!(?:" + b"|".join(_hex_regex(member) for member in members) + b"))" + b".{%d}" % width
-
-
-def _hex_regex(sig: str) -> bytes:
-    """Translate ClamAV body-signature hex into a regex so type-1 magic can be tested without an AC trie."""
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(sig):
-        char = sig[pos]
-        if char == "*":
-            out.append(b".*?")
-            pos += 1
-        elif char in "{[":
-            end = sig.index("}" if char == "{" else "]", pos)
-            out.append(_gap(sig[pos + 1 : end]))
-            pos = end + 1
-        elif char in "(!":
-            start = pos + (char == "!")
-            end = _closing(sig, start)
-            out.append(_alternative(sig[start + 1 : end], negated=char == "!"))
-            pos = end + 1
-        else:
-            out.append(_nibbles(sig[pos : pos + 2]))
-            pos += 2
-    return b"".join(out)
+def _table(fixed: tuple[_Fixed, ...], body: tuple[_Body, ...]) -> _Table:
+    offsets = tuple(sorted({rule.offset for rule in fixed}))
+    return _Table(fixed, body, _fixed_index(fixed), offsets, NeedleIndex([rule.needle for rule in body]))
 
 
 # --- table construction ----------------------------------------------------------------------------------
@@ -189,8 +138,8 @@ def _compile(magictype: int, offset: str, magic: str, rtype: str, ftype: str) ->
     if magictype == 0:
         return _Fixed(int(offset), bytes.fromhex(magic), target)
     lo, span, from_eof = _offset_spec(offset)
-    regex = re.compile(_hex_regex(magic.lower()), re.DOTALL)
-    return _Body(lo, span, from_eof, regex, rtype, target)
+    regex = re.compile(hex_regex(magic.lower()), re.DOTALL)
+    return _Body(lo, span, from_eof, regex, rtype, target, required_literal(magic.lower()))
 
 
 def _compile_line(line: str) -> _Fixed | _Body | None:
@@ -209,7 +158,7 @@ def _compile_rule(rule: MagicRuleLike) -> _Fixed | _Body | None:
 def _assemble(compiled: Iterable[_Fixed | _Body | None]) -> _Table:
     rules = [rule for rule in compiled if rule is not None]
     fixed = tuple(reversed([rule for rule in rules if isinstance(rule, _Fixed)]))
-    return _Table(fixed, tuple(rule for rule in rules if isinstance(rule, _Body)))
+    return _table(fixed, tuple(rule for rule in rules if isinstance(rule, _Body)))
 
 
 @cache
@@ -225,17 +174,29 @@ def _table_for(extra_rules: Sequence[MagicRuleLike]) -> _Table:
     if user.fixed:
         return user
     builtin = _builtin_table()
-    return _Table(builtin.fixed, user.body + builtin.body)
+    return _table(builtin.fixed, user.body + builtin.body)
 
 
 # --- the three typing steps ------------------------------------------------------------------------------
 
 
 def _fixed_type(table: _Table, buf: bytes) -> FileType | None:
-    for rule in table.fixed:
-        if buf[rule.offset : rule.offset + len(rule.magic)] == rule.magic and len(rule.magic) > 0:
-            return rule.ftype
-    return None
+    """The first rule in lookup order whose magic is at its offset."""
+    best: tuple[int, _Fixed] | None = None
+    for offset, first in _probes(table, buf):
+        for order, rule in table.fixed_index.get((offset, first), ()):
+            if best is not None and order > best[0]:
+                break
+            if buf[offset : offset + len(rule.magic)] == rule.magic:
+                best = (order, rule)
+                break
+    return best[1].ftype if best is not None else None
+
+
+def _probes(table: _Table, buf: bytes) -> Iterator[tuple[int, int]]:
+    for offset in table.fixed_offsets:
+        if offset < len(buf):
+            yield offset, buf[offset]
 
 
 # Bytes that never occur in text (file(1)'s table as ClamAV uses it); everything else counts as "ASCII".
@@ -370,11 +331,12 @@ def _first_end(rule: _Body, buf: bytes, size: int) -> int | None:
     return found.end()
 
 
-def _body_type(rules: Sequence[_Body], buf: bytes, size: int, base: str) -> FileType | None:
+def _body_type(table: _Table, buf: bytes, size: int, base: str) -> FileType | None:
     """Fold type-1 hits in match order: a bigger type number wins, SFX-and-up and MSEXE always win."""
     hits = []
-    for index, rule in enumerate(rules):
-        if rule.rtype not in (_ANY, base):
+    present = table.needles.present(buf)
+    for index, rule in enumerate(table.body):
+        if (rule.needle and rule.needle not in present) or rule.rtype not in (_ANY, base):
             continue
         end = _first_end(rule, buf, size)
         if end is not None:
@@ -391,8 +353,12 @@ def _body_type(rules: Sequence[_Body], buf: bytes, size: int, base: str) -> File
 
 def _utf16_squash(buf: bytes) -> bytes:
     """cli_utf16toascii's lossy view ((high << 4) + low per pair): only UTF-16LE ASCII survives it."""
-    even = len(buf) - len(buf) % 2
-    return bytes(((buf[i + 1] << 4) + buf[i]) & 0xFF for i in range(0, even, 2))
+    pairs = len(buf) // 2
+    low, high = bytearray(2 * pairs), bytearray(2 * pairs)
+    low[0::2], high[0::2] = buf[0 : 2 * pairs : 2], buf[1 : 2 * pairs : 2]
+    # one 16-bit lane per pair, so the whole sum is a few big-integer operations instead of a byte loop
+    lanes = int.from_bytes(low, "little") + (int.from_bytes(high, "little") << 4)
+    return lanes.to_bytes(2 * pairs, "little")[0::2]
 
 
 _BOMS = (
@@ -415,14 +381,14 @@ def _bom_ascii(buf: bytes) -> bytes | None:
 
 
 def _retype_textish(table: _Table, buf: bytes, size: int, base: FileType) -> FileType:
-    found = _body_type(table.body, buf, size, base.value)
+    found = _body_type(table, buf, size, base.value)
     if found is not None:
         return found
     squashed = _utf16_squash(buf)
-    if squashed and _body_type(table.body, squashed, size, FileType.TEXT_ASCII.value) is FileType.HTML:
+    if squashed and _body_type(table, squashed, size, FileType.TEXT_ASCII.value) is FileType.HTML:
         return FileType.HTML_UTF16
     decoded = _bom_ascii(buf)
-    if decoded and _body_type(table.body, decoded, size, _ANY) is FileType.HTML:
+    if decoded and _body_type(table, decoded, size, _ANY) is FileType.HTML:
         return FileType.HTML
     return base
 

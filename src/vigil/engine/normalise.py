@@ -21,12 +21,20 @@ _DROPPED = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0x100)])
 _TEXT_MAP = bytes.maketrans(
     bytes(range(0x41, 0x5B)) + _WHITESPACE, bytes(range(0x61, 0x7B)) + b" " * len(_WHITESPACE)
 )
-_SPACES = re.compile(rb" {2,}")
 
 
 def normalise_text(data: bytes) -> bytes:
-    """What type-7 (and type-0) body signatures see on a text layer, besides its raw bytes."""
-    return _SPACES.sub(b" ", data.translate(_TEXT_MAP, _DROPPED))
+    """What type-7 (and type-0) body signatures see on a text layer, besides its raw bytes.
+
+    Runs of spaces are squeezed by split and join (C speed; a regex substitution cost a third of the
+    scan time on a text-heavy tree)."""
+    spaced = data.translate(_TEXT_MAP, _DROPPED)  # all whitespace is a space now
+    squeezed = b" ".join(spaced.split())
+    if not squeezed:
+        return b" " if spaced else b""
+    head = b" " if spaced.startswith(b" ") else b""
+    tail = b" " if spaced.endswith(b" ") else b""
+    return head + squeezed + tail
 
 
 # --- HTML -----------------------------------------------------------------------------------------------
