@@ -7,15 +7,16 @@ batches in flight keeps memory flat on huge trees while output stays in input or
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from vigil.errors import VigilError
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 BATCH_FILES = 16
 BATCH_BYTES = 1 << 20  # a file this large travels alone
@@ -29,6 +30,24 @@ class Scanner(Protocol):
 
 
 EngineFactory = Callable[[object, ScanSettings], Scanner]
+
+
+class Deferred:
+    """A database loaded on first use: a rescan that the scan cache answers entirely never needs one."""
+
+    def __init__(self, load: Callable[[], object]) -> None:
+        self._load = load
+        self._value: object = None
+        self._loaded = False
+
+    def get(self) -> object:
+        if not self._loaded:
+            self._value, self._loaded = self._load(), True
+        return self._value
+
+
+def _resolve(db: object) -> object:
+    return db.get() if isinstance(db, Deferred) else db
 
 
 def _default_factory(db: object, settings: ScanSettings) -> Scanner:
@@ -54,15 +73,29 @@ def scan_one(scanner: Scanner, target: ScanTarget) -> ScanReport:
         return error_report(target, exc.strerror or str(exc))
 
 
-class InlineBackend:
-    """Scans in the calling process; the reference for ordering and the `-j 1` path."""
+Precheck = Callable[[ScanTarget], ScanReport | None]
 
-    def __init__(self, db: object, settings: ScanSettings, factory: EngineFactory = _default_factory) -> None:
-        self._scanner = factory(db, settings)
+
+class InlineBackend:
+    """Scans in the calling process; the reference for ordering and the `-j 1` path. The engine is built
+    with the first target the precheck cannot answer."""
+
+    def __init__(self, db: object, settings: ScanSettings, factory: EngineFactory = _default_factory,
+                 precheck: Precheck | None = None) -> None:
+        self._start = (db, settings, factory)
+        self._precheck = precheck
+        self._scanner: Scanner | None = None
 
     def run(self, targets: Iterable[ScanTarget]) -> Iterator[ScanReport]:
         for target in targets:
-            yield scan_one(self._scanner, target)
+            answer = self._precheck(target) if self._precheck is not None else None
+            yield answer if answer is not None else scan_one(self._engine(), target)
+
+    def _engine(self) -> Scanner:
+        if self._scanner is None:
+            db, settings, factory = self._start
+            self._scanner = factory(_resolve(db), settings)
+        return self._scanner
 
     def close(self) -> None:
         """Nothing to release; present so both backends share one shape."""
@@ -109,9 +142,6 @@ def batches(targets: Iterable[ScanTarget]) -> Iterator[list[ScanTarget]]:
         yield batch
 
 
-Precheck = Callable[[ScanTarget], ScanReport | None]
-
-
 class PoolBackend:
     """A process pool whose workers each hold one Engine for the whole run.
 
@@ -130,9 +160,14 @@ class PoolBackend:
     def _pool(self) -> ProcessPoolExecutor:
         """Workers start with the first file that needs one: a rescan answered by the cache forks none."""
         if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            db, settings, factory = self._start
             context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
+            start = (_resolve(db), settings, factory)
             self._executor = ProcessPoolExecutor(max_workers=self._jobs, mp_context=context,
-                                                 initializer=_worker_init, initargs=self._start)
+                                                 initializer=_worker_init, initargs=start)
         return self._executor
 
     def _runs(self, targets: Iterable[ScanTarget]) -> Iterator[ScanTarget | ScanReport]:
@@ -205,7 +240,7 @@ def interleave(items: Iterable[T], target_of: Callable[[T], ScanTarget | None],
 
 def make_backend(db: object, settings: ScanSettings, jobs: int,
                  factory: EngineFactory = _default_factory, precheck: Precheck | None = None) -> Backend:
-    """`-j 1` scans inline (its engine consults the cache itself); more jobs use the pool."""
+    """`-j 1` scans inline, more jobs use the pool; `db` may be `Deferred`, loaded when first needed."""
     if jobs <= 1:
-        return InlineBackend(db, settings, factory)
+        return InlineBackend(db, settings, factory, precheck)
     return PoolBackend(db, settings, jobs, factory, precheck)

@@ -128,3 +128,35 @@ def test_limit_verdicts_are_cached_and_reported_again(setup: tuple[Path, Path, S
     second = engine.scan(ScanTarget("z", path=str(target)))
     assert first.name == second.name == "Heuristics.Limits.Exceeded.MaxFiles"
     assert (first.cached, second.cached) == (False, True) and second.limits_hit == ("MaxFiles",)
+
+
+def test_detections_are_cached_with_their_evidence(setup: tuple[Path, Path, ScanCache]) -> None:
+    db_dir, target, cache = setup
+    (db_dir / "evil.ndb").write_text("Evil.Body:0:*:717569746520686172\n")  # "quite har"
+    first = _scan(db_dir, target, cache)
+    second = _scan(db_dir, target, cache)
+    assert (first.name, first.cached, second.cached) == ("Evil.Body.UNOFFICIAL", False, True)
+    assert second.detections == first.detections  # names, origins (file:line), offsets, sample bytes
+    assert second.layers == first.layers and second.sha256 == first.sha256
+    assert second.detections[0].matches[0].evidence[0].offset == 6
+
+
+def test_cached_detection_is_rescanned_after_a_hash_only_update(setup: tuple[Path, Path, ScanCache]) -> None:
+    """A clean verdict survives new hashes (re-checked); a detection is only reused under its database."""
+    db_dir, target, cache = setup
+    (db_dir / "evil.ndb").write_text("Evil.Body:0:*:717569746520686172\n")
+    _scan(db_dir, target, cache)
+    assert _scan(db_dir, target, cache).cached
+    hdb = db_dir / "base.hdb"
+    hdb.write_text(hdb.read_text() + f"{hashlib.md5(CONTENT).hexdigest()}:{len(CONTENT)}:Now.Known\n")
+    report = _scan(db_dir, target, cache)
+    assert report.cached is False
+    assert {d.name for d in report.detections} == {"Evil.Body.UNOFFICIAL"}  # body hit still ranks first
+
+
+def test_an_entry_in_an_unknown_encoding_is_a_miss(setup: tuple[Path, Path, ScanCache]) -> None:
+    from vigil.engine.cached import decode_report
+
+    assert decode_report('{"v": 99, "detections": []}') is None
+    assert decode_report("not json") is None
+    assert decode_report('{"v": 1, "detections": [["x"]], "layers": []}') is None

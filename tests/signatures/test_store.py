@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vigil.engine import Engine
-from vigil.signatures import load_database, store
+from vigil.signatures import load_database, store, storekey
 from vigil.signatures.database import SignatureDB
 from vigil.types import ScanSettings, ScanTarget
 
@@ -83,14 +83,14 @@ def test_corrupt_entry_is_rebuilt_not_trusted(tmp_path: Path) -> None:
 
 def test_fingerprint_changes_when_a_source_changes(tmp_path: Path) -> None:
     _make_db(tmp_path)
-    before = store.fingerprint([str(tmp_path)], {"detect_pua": False})
-    assert before == store.fingerprint([str(tmp_path)], {"detect_pua": False})
-    assert before != store.fingerprint([str(tmp_path)], {"detect_pua": True})
+    before = storekey.fingerprint([str(tmp_path)], {"detect_pua": False})
+    assert before == storekey.fingerprint([str(tmp_path)], {"detect_pua": False})
+    assert before != storekey.fingerprint([str(tmp_path)], {"detect_pua": True})
     ndb = tmp_path / "t.ndb"
     stat = ndb.stat()
     ndb.write_text(ndb.read_text().replace("Body.Hit", "Body.Hat"))
     os.utime(ndb, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime: size and ctime still differ
-    assert store.fingerprint([str(tmp_path)], {"detect_pua": False}) != before
+    assert storekey.fingerprint([str(tmp_path)], {"detect_pua": False}) != before
 
 
 def test_large_database_goes_through_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

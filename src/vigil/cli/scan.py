@@ -11,20 +11,24 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import vigil
 from vigil.actions.move import ActionError, ActionResult, copy_file, move_file, remove_file, resolve_dir
+from vigil.cli.database import RunDatabase
 from vigil.cli.output import LOG_HEADER, Output
 from vigil.cli.progress import progress_display
 from vigil.cli.settings import scan_settings, walk_policy
 from vigil.errors import DatabaseError, SignatureError
 from vigil.render import explain, text
 from vigil.render import json as jsonr
-from vigil.scheduler import EngineFactory, make_backend
+from vigil.scheduler import EngineFactory, Scanner, make_backend
 from vigil.scheduler import interleave as interleave_reports
 from vigil.sources import FileItem, Notice, Problem, Walker, WalkItem, WalkStats, read_file_list
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
+
+if TYPE_CHECKING:
+    from vigil.engine.scancache import ScanCache
 
 FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdline are ignored)"
 
@@ -144,16 +148,18 @@ class ScanRun:
             self.out.info(line)
 
     # --- whole run ------------------------------------------------------------------------------
-    def scan(self, db: Any, paths: list[str], factory: EngineFactory | None) -> None:
+    def scan(self, database: RunDatabase, paths: list[str], factory: EngineFactory | None,
+             cache: ScanCache | None) -> None:
+        """Walk, schedule and render; unchanged files are answered from the scan cache in this process,
+        so only files that need scanning load the database and reach an engine."""
         walker = Walker(walk_policy(self.args), self.stats)
         settings = scan_settings(self.args)
-        local = factory(db, settings) if factory is not None else None
-        precheck = getattr(local, "cached", None)  # the scan cache answers unchanged files right here
+        precheck = database.oracle(cache, settings) if cache is not None else None
         jobs = self.args.jobs or 1
         backend = (
-            make_backend(db, settings, jobs)
+            make_backend(database.deferred, settings, jobs, precheck=precheck)
             if factory is None
-            else make_backend(db, settings, jobs, factory, precheck=precheck)
+            else make_backend(database.deferred, settings, jobs, factory, precheck=precheck)
         )
         try:
             with progress_display(enabled=_progress_wanted(self.args)) as tick:
@@ -162,7 +168,6 @@ class ScanRun:
                     tick()
         finally:
             backend.close()
-            cache = getattr(local, "cache", None)
             if cache is not None:
                 cache.flush()
 
@@ -216,12 +221,6 @@ def _paths(args: argparse.Namespace, out: Output) -> list[str]:
     return list(args.paths) or [os.getcwd()]
 
 
-def _load_db(args: argparse.Namespace) -> Any:
-    from vigil.signatures import load_database
-
-    return load_database(args.database or None, detect_pua=args.detect_pua)
-
-
 def _log_stream(args: argparse.Namespace, stack: ExitStack) -> Any:
     if not args.log:
         return None
@@ -248,8 +247,9 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
         run = ScanRun(args, out, action)
         run.counts.start = time.time()
         run.counts.engine_version = vigil.__version__
+        factory, cache = (factory, None) if factory is not None else _cached_factory(args)
         try:
-            db = _load_db(args)
+            database = RunDatabase(args, defer=cache is not None)
         except (SignatureError, DatabaseError) as exc:
             out.error(text.escape_path(str(exc)))
             run.finish()
@@ -258,10 +258,14 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
             out.error(text.escape_path(f"{exc.filename}: {exc.strerror}"))
             run.finish()
             return 2
-        run.counts.known_viruses = int(db.signature_count)
-        for warning in db.warnings:  # skipped files and YARA sources that did not compile
+        run.counts.known_viruses = database.facts.signature_count
+        for warning in database.facts.warnings:  # skipped files and YARA sources that did not compile
             print(f"Vigil Warning: {text.escape_path(warning)}", file=sys.stderr)
-        run.scan(db, _paths(args, out), factory or _cached_factory(args))
+        try:
+            run.scan(database, _paths(args, out), factory, cache)
+        except (SignatureError, DatabaseError) as exc:  # a deferred load whose sources changed meanwhile
+            out.error(text.escape_path(str(exc)))
+            run.counts.errors += 1
         return run.finish()
 
 
@@ -273,16 +277,17 @@ def run_version_or_scan(args: argparse.Namespace) -> int:
     return run_scan(args)
 
 
-def _cached_factory(args: argparse.Namespace) -> EngineFactory | None:
+def _cached_factory(args: argparse.Namespace) -> tuple[EngineFactory | None, ScanCache | None]:
     """Engines share the persistent scan cache unless `--no-cache` (the cache opens per process)."""
     if args.no_cache:
-        return None
-    from vigil.engine import Engine, ScanCache
-    from vigil.engine.scancache import default_path
+        return None, None
+    from vigil.engine.scancache import ScanCache, default_path
 
     cache = ScanCache(default_path())
 
-    def factory(db: object, settings: ScanSettings) -> Engine:
+    def factory(db: object, settings: ScanSettings) -> Scanner:
+        from vigil.engine.core import Engine
+
         return Engine(db, settings, cache)  # type: ignore[arg-type]
 
-    return factory
+    return factory, cache

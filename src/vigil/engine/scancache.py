@@ -3,17 +3,20 @@
 Two tables in one SQLite file (WAL, so several scanners share it safely):
 
 * `files`: (device, inode) -> size, mtime_ns, ctime_ns and the content's SHA-256, as last seen;
-* `clean`: (content SHA-256, scope) -> the digests of every layer of that content and the version of
-  the hash signatures it was last checked against.
+* `verdicts`: (content SHA-256, scope) -> the digests of every layer of that content, the version of
+  the hash signatures it was last checked against, the limits the scan hit and, for a detection, the
+  report's detections and layers with all their evidence.
 
 `scope` is the digest of everything except whole-file hash signatures (body, logical, YARA, allow and
 ignore lists, section hashes...) plus the scan settings, so any such change misses. A change of the
-hash signatures alone does not: the stored layer digests are looked up in the new hash index, which
-needs no file access, and the entry is re-stamped when nothing matches.
+hash signatures alone does not for a clean verdict: the stored layer digests are looked up in the new
+hash index, which needs no file access, and the entry is re-stamped when nothing matches. A detection is
+reused only under exactly the database it was found with (a hash-only update rescans it, so the name
+and evidence reported are always those the current signatures give).
 
-Only clean verdicts are cached, together with the limits a scan hit (so an archive over `MaxFiles` is
-reported again without being unpacked again); a file with a signature detection is rescanned so its
-report carries full evidence.
+A cached detection carries its full evidence (signature file and line, offset, bytes, layer), so a rescan
+explains itself exactly as the first scan did; limits are kept too (an archive over `MaxFiles` is
+reported again without being unpacked again).
 A file is cached only when its metadata did not change while it was read and its mtime and ctime are
 older than the cache's granularity guard, so a write in the same timestamp tick as the scan can never
 be hidden behind an old verdict.
@@ -23,17 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing.util
 import os
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vigil.signatures.database import SignatureDB
-from vigil.signatures.match.hashes import HashIndex
 from vigil.types import HashAlgo, ScanSettings
+
+if TYPE_CHECKING:
+    from vigil.signatures.database import SignatureDB
+    from vigil.signatures.match.hashes import HashIndex
 
 #: A file modified less than this long before its scan is not cached (timestamp granularity guard).
 RACY_SECONDS = 2.0
@@ -43,9 +48,9 @@ CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
     PRIMARY KEY (dev, ino));
-CREATE TABLE IF NOT EXISTS clean (
+CREATE TABLE IF NOT EXISTS verdicts (
     sha256 BLOB NOT NULL, scope TEXT NOT NULL, hashes_version TEXT NOT NULL, layers TEXT NOT NULL,
-    limits TEXT NOT NULL, PRIMARY KEY (sha256, scope));
+    limits TEXT NOT NULL, report TEXT NOT NULL, PRIMARY KEY (sha256, scope));
 """
 
 
@@ -70,6 +75,30 @@ class FileKey:
 LayerDigests = tuple[str, str, str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class CachedVerdict:
+    sha256: str  # hex
+    limits: tuple[str, ...]
+    report: str  # "" for a verdict without signature detections, else the encoded detections and layers
+
+
+@dataclass(frozen=True, slots=True)
+class _Stamp:
+    hashes_version: str
+    limits: str
+    report: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    key: FileKey
+    scope: str
+    hashes_version: str
+    layers: list[LayerDigests]
+    limits: str
+    report: str
+
+
 class ScanCache:
     """Opened lazily per process (a connection must not cross a fork)."""
 
@@ -81,10 +110,10 @@ class ScanCache:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._pending: list[tuple[FileKey, str, str, list[LayerDigests], str]] = []
+        self._pending: list[_Pending] = []
         self._files: dict[FileKey, bytes] | None = None
-        self._clean: dict[bytes, tuple[str, str]] = {}  # digest -> (hashes version, limits)
-        self._clean_scope = ""
+        self._verdicts: dict[bytes, _Stamp] = {}
+        self._scope = ""
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
@@ -96,49 +125,56 @@ class ScanCache:
             self._conn, self._pid = conn, os.getpid()
             self._pending, self._files = [], None
             # run at process exit, pool workers included (multiprocessing skips atexit in its children)
+            import multiprocessing.util
+
             multiprocessing.util.Finalize(self, self.flush, exitpriority=10)
         return self._conn
 
     def lookup(
-        self, key: FileKey, scope: str, hashes_version: str, hashes: HashIndex
-    ) -> tuple[str, tuple[str, ...]] | None:
-        """(content SHA-256 hex, limits the scan hit) when the file is known clean under this database."""
-        for pending_key, pending_scope, pending_version, layers, limits in self._pending:  # not yet written
-            if (pending_key, pending_scope, pending_version) == (key, scope, hashes_version):
-                return layers[0][2], _split(limits)
-        files, clean = self._snapshot(scope)
-        digest = files.get(key)
-        if digest is None:
-            return None
-        stamped = clean.get(digest)
-        if stamped is None:
-            return None
-        if stamped[0] != hashes_version:
-            row = (
-                self._db()
-                .execute("SELECT layers FROM clean WHERE sha256=? AND scope=?", (digest, scope))
-                .fetchone()
-            )
-            if row is None or _any_hash_hit(hashes, json.loads(row[0])):
-                return None
-            update = "UPDATE clean SET hashes_version=? WHERE sha256=? AND scope=?"
-            self._db().execute(update, (hashes_version, digest, scope))
-            clean[digest] = (hashes_version, stamped[1])
-        return digest.hex(), _split(stamped[1])
+        self, key: FileKey, scope: str, hashes_version: str, hashes: HashIndex | None
+    ) -> CachedVerdict | None:
+        """The verdict cached for this file under this database, or None when it must be scanned.
 
-    def _snapshot(self, scope: str) -> tuple[dict[FileKey, bytes], dict[bytes, tuple[str, str]]]:
+        Without a hash index (a front end that has not loaded the database) a verdict stamped with other
+        hash signatures is a miss: re-checking it needs the new hashes.
+        """
+        for pending in self._pending:  # not yet written
+            if (pending.key, pending.scope, pending.hashes_version) == (key, scope, hashes_version):
+                return CachedVerdict(pending.layers[0][2], _split(pending.limits), pending.report)
+        files, verdicts = self._snapshot(scope)
+        digest = files.get(key)
+        stamp = verdicts.get(digest) if digest is not None else None
+        if digest is None or stamp is None:
+            return None
+        if stamp.hashes_version != hashes_version:
+            if stamp.report or hashes is None or not self._recheck(digest, scope, hashes, hashes_version):
+                return None
+            stamp = verdicts[digest] = _Stamp(hashes_version, stamp.limits, stamp.report)
+        return CachedVerdict(digest.hex(), _split(stamp.limits), stamp.report)
+
+    def _recheck(self, digest: bytes, scope: str, hashes: HashIndex, hashes_version: str) -> bool:
+        """Whether a clean entry stays clean under new hash signatures (then it is re-stamped)."""
+        db = self._db()
+        row = db.execute("SELECT layers FROM verdicts WHERE sha256=? AND scope=?", (digest, scope)).fetchone()
+        if row is None or _any_hash_hit(hashes, json.loads(row[0])):
+            return False
+        update = "UPDATE verdicts SET hashes_version=? WHERE sha256=? AND scope=?"
+        db.execute(update, (hashes_version, digest, scope))
+        return True
+
+    def _snapshot(self, scope: str) -> tuple[dict[FileKey, bytes], dict[bytes, _Stamp]]:
         """The whole index, read once per process and scope: a rescan then costs a dict lookup per file
         instead of SQL round trips (entries written later by other scanners are simply not seen)."""
-        if self._files is None or self._clean_scope != scope:
+        if self._files is None or self._scope != scope:
             db = self._db()
             self._files = {
                 FileKey(dev, ino, size, mtime, ctime): digest
                 for dev, ino, size, mtime, ctime, digest in db.execute("SELECT * FROM files")
             }
-            rows = db.execute("SELECT sha256, hashes_version, limits FROM clean WHERE scope=?", (scope,))
-            self._clean = {digest: (version, limits) for digest, version, limits in rows}
-            self._clean_scope = scope
-        return self._files, self._clean
+            query = "SELECT sha256, hashes_version, limits, report FROM verdicts WHERE scope=?"
+            self._verdicts = {row[0]: _Stamp(*row[1:]) for row in db.execute(query, (scope,))}
+            self._scope = scope
+        return self._files, self._verdicts
 
     def store(
         self,
@@ -147,11 +183,12 @@ class ScanCache:
         hashes_version: str,
         layers: list[LayerDigests],
         limits: Sequence[str] = (),
+        report: str = "",
     ) -> None:
         if not layers or not key.settled(time.time_ns()):
             return
         self._db()
-        self._pending.append((key, scope, hashes_version, layers, ",".join(limits)))
+        self._pending.append(_Pending(key, scope, hashes_version, layers, ",".join(limits), report))
         if len(self._pending) >= self.FLUSH_EVERY:
             self.flush()
 
@@ -160,19 +197,20 @@ class ScanCache:
         if not self._pending or self._conn is None or self._pid != os.getpid():
             return
         pending, self._pending = self._pending, []
-        files, clean = [], []
-        for key, scope, hashes_version, layers, limits in pending:
-            digest = bytes.fromhex(layers[0][2])
+        files, verdicts = [], []
+        for entry in pending:
+            key, digest = entry.key, bytes.fromhex(entry.layers[0][2])
             files.append((key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns, digest))
-            clean.append((digest, scope, hashes_version, json.dumps(layers), limits))
+            layers = json.dumps(entry.layers)
+            verdicts.append((digest, entry.scope, entry.hashes_version, layers, entry.limits, entry.report))
             if self._files is not None:  # keep this process's snapshot current
                 self._files[key] = digest
-                if scope == self._clean_scope:
-                    self._clean[digest] = (hashes_version, limits)
+                if entry.scope == self._scope:
+                    self._verdicts[digest] = _Stamp(entry.hashes_version, entry.limits, entry.report)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
-            self._conn.executemany("INSERT OR REPLACE INTO clean VALUES (?, ?, ?, ?, ?)", clean)
+            self._conn.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)", verdicts)
 
 
 def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
@@ -192,11 +230,15 @@ def _split(limits: str) -> tuple[str, ...]:
 
 
 def default_path() -> Path:
-    from vigil.signatures.store import cache_root
+    from vigil.signatures.storekey import cache_root
 
-    return cache_root().parent / "scan-cache-2.sqlite"  # the number is the schema version
+    return cache_root().parent / "scan-cache-3.sqlite"  # the number is the schema version
 
 
 def cache_scope(db: SignatureDB, settings: ScanSettings) -> str:
+    return scope_for(db.content_version, settings)
+
+
+def scope_for(content_version: str, settings: ScanSettings) -> str:
     """Everything but whole-file hashes that decides a verdict: the rest of the database and the settings."""
-    return hashlib.sha256(f"{db.content_version}|{settings!r}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{content_version}|{settings!r}".encode()).hexdigest()[:32]

@@ -1,16 +1,30 @@
-"""Signature databases: load ClamAV and YARA files into a compiled, shareable SignatureDB."""
+"""Signature databases: load ClamAV and YARA files into a compiled, shareable SignatureDB.
+
+The package stays light: parsers and matchers load with the first `load_database`, so `cached_facts`
+can answer from the compiled cache's manifest without them.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from vigil.signatures.database import SignatureDB, build_database
-from vigil.signatures.loader import load_paths
+from vigil.signatures import storekey
 
-__all__ = ["CACHE_THRESHOLD", "DEFAULT_DATABASE", "SignatureDB", "load_database"]
+if TYPE_CHECKING:
+    from vigil.signatures.database import SignatureDB
+
+__all__ = ["CACHE_THRESHOLD", "DEFAULT_DATABASE", "SignatureDB", "cached_facts", "load_database"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SignatureDB":
+        return import_module("vigil.signatures.database").SignatureDB
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Vigil's own default signature set, shipped in the package.
 DEFAULT_DATABASE = str(Path(__file__).resolve().parent.parent / "data")
@@ -26,6 +40,9 @@ def load_database(
     only the first load pays for parsing and compiling. Raises SignatureError (names file and line) or
     DatabaseError.
     """
+    from vigil.signatures.database import build_database
+    from vigil.signatures.loader import load_paths
+
     official = paths is None
     sources = list(paths) if paths is not None else [DEFAULT_DATABASE]
 
@@ -43,8 +60,23 @@ def load_database(
         return build()
     from vigil.signatures import store
 
-    key = store.fingerprint(sources, {"detect_pua": detect_pua, "official": official})
-    return store.load_cached(key, build)
+    return store.load_cached(_cache_key(sources, detect_pua, official), build)
+
+
+def _cache_key(sources: Sequence[str], detect_pua: bool, official: bool) -> str:
+    return storekey.fingerprint(sources, {"detect_pua": detect_pua, "official": official})
+
+
+def cached_facts(
+    paths: Sequence[str] | None = None, *, detect_pua: bool = False
+) -> storekey.DatabaseFacts | None:
+    """What `load_database(paths)` would report, read from its compiled-cache entry without loading it;
+    None when the database is not (or not yet) cached."""
+    official = paths is None
+    sources = list(paths) if paths is not None else [DEFAULT_DATABASE]
+    if _source_bytes(sources) < CACHE_THRESHOLD:
+        return None
+    return storekey.read_facts(storekey.cache_root() / _cache_key(sources, detect_pua, official))
 
 
 #: Databases smaller than this compile in milliseconds; caching them would only litter the cache.

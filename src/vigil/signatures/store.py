@@ -14,7 +14,6 @@ and concurrent builders of the same key simply keep the first one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
@@ -33,41 +32,10 @@ from vigil.signatures.database import SignatureDB, needed_digests
 from vigil.signatures.match.content import ContentMatcher, Group
 from vigil.signatures.match.hashes import AllowList, HashColumns, HashIndex, HashIndexes
 from vigil.signatures.names import NameTable
+from vigil.signatures.storekey import FORMAT, cache_root
 from vigil.types import HashAlgo
 
-FORMAT = 2
 _CRC_LIMIT = 1 << 20  # files up to this size are CRC-checked on every load; larger ones by size
-
-
-def cache_root() -> Path:
-    """`$VIGIL_CACHE_DIR`, else `/var/cache/vigil` for root, else the XDG cache directory."""
-    configured = os.environ.get("VIGIL_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    if os.geteuid() == 0:
-        return Path("/var/cache/vigil/db")
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "vigil" / "db"
-
-
-def fingerprint(paths: Sequence[str], options: dict[str, object]) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps([FORMAT, vigil.__version__, options], sort_keys=True).encode())
-    for path in paths:
-        digest.update(_identity(path))
-        if os.path.isdir(path):
-            for name in sorted(os.listdir(path)):
-                digest.update(name.encode("utf-8", "surrogateescape") + _identity(os.path.join(path, name)))
-    return digest.hexdigest()[:32]
-
-
-def _identity(path: str) -> bytes:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return b"missing:" + os.fsencode(path)
-    fields = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    return repr(fields).encode("utf-8", "surrogateescape")
 
 
 def load_cached(key: str, build: Callable[[], SignatureDB], root: Path | None = None) -> SignatureDB:
@@ -157,6 +125,7 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
         "logical_unconditional": {str(t): list(ids) for t, ids in db.logical_unconditional.items()},
         "exec_offsets": db.exec_offsets,
         "warnings": list(db.warnings),
+        "signature_count": db.signature_count,
     }
 
 
