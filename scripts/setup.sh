@@ -33,3 +33,6 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null 2>&1 \
     || .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+# Byte-compile like a regular (non-editable) install does, so start-up never pays for compiling,
+# even where PYTHONDONTWRITEBYTECODE is set.
+.venv/bin/python -m compileall -q src >/dev/null
