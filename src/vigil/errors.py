@@ -27,6 +27,10 @@ class SignatureError(VigilError):
         self.line = line
         self.reason = message
 
+    def __reduce__(self) -> tuple[type[SignatureError], tuple[str, int, str]]:
+        """Rebuilt from its parts when it crosses a process boundary (a database loader helper)."""
+        return (type(self), (self.file, self.line, self.reason))
+
 
 class DatabaseError(VigilError):
     """A database that cannot be read or verified as a whole."""

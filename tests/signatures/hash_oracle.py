@@ -89,8 +89,9 @@ def vigil_outcome(paths: list[str], targets: Path, detect_pua: bool = False) -> 
         loaded = load_paths(paths, detect_pua=detect_pua)
     except (SignatureError, DatabaseError):
         return Outcome.error()
-    sigs = [r for r in loaded.records if isinstance(r, HashSig) and r.scope is HashScope.FILE]
-    allows = [r for r in loaded.records if isinstance(r, AllowHash)]
+    grouped = loaded.by_type()
+    sigs = [r for r in grouped.get(HashSig, []) if isinstance(r, HashSig) and r.scope is HashScope.FILE]
+    allows = [r for r in grouped.get(AllowHash, []) if isinstance(r, AllowHash)]
     verdicts = []
     for target in sorted(targets.iterdir()):
         data = target.read_bytes()

@@ -24,7 +24,7 @@ def write(root: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def names(loaded: loader.LoadedSignatures) -> list[str]:
-    return [r.meta.reported for r in loaded.records if isinstance(r, HashSig)]
+    return [r.meta.reported for r in loaded.by_type().get(HashSig, []) if isinstance(r, HashSig)]
 
 
 def test_directory_loads_sorted_and_not_recursively(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_line_rules(tmp_path: Path) -> None:
     write(tmp_path, {"a.hdb": f"#c\r\n{MD5}:12:A\r\r\n#\n{MD5}:12:B"})
     loaded = load_paths([str(tmp_path)])
     assert names(loaded) == ["A.UNOFFICIAL", "B.UNOFFICIAL"]
-    origins = [str(r.meta.origin) for r in loaded.records if isinstance(r, HashSig)]
+    origins = [str(r.meta.origin) for r in loaded.by_type()[HashSig] if isinstance(r, HashSig)]
     assert [o.rsplit(":", 1)[1] for o in origins] == ["2", "4"]
 
 

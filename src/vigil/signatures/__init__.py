@@ -40,15 +40,33 @@ def load_database(
     only the first load pays for parsing and compiling. Raises SignatureError (names file and line) or
     DatabaseError.
     """
-    from vigil.signatures.database import build_database
+    from vigil.signatures.database import EarlyContent, build_database
     from vigil.signatures.loader import load_paths
 
     official = paths is None
     sources = list(paths) if paths is not None else [DEFAULT_DATABASE]
 
     def build() -> SignatureDB:
-        loaded = load_paths(sources, detect_pua=detect_pua, official=official)
-        db = build_database(loaded.records, loaded.files)
+        from vigil.signatures import hashload
+
+        helper = hashload.start(sources, detect_pua, official)
+        early = EarlyContent()
+        loaded_ok = False
+        try:
+            loaded = load_paths(sources, detect_pua=detect_pua, official=official, on_content=early,
+                                skip_file_hashes=helper is not None)
+            loaded_ok = True
+        finally:
+            if helper is not None and not loaded_ok:
+                helper.cancel()
+        encoded: dict[str, tuple[bytes, list[int]]] = {}
+        if helper is not None and cache:  # the helper is still indexing hashes: use the wait
+            from vigil.signatures.store import encode_content
+
+            encoded = encode_content(loaded.records)
+        file_hashes = helper.result() if helper is not None else None
+        db = build_database(loaded.records, loaded.files, early, file_hashes)
+        db.encoded = encoded
         db.version = loaded.digest[:16]
         db.content_version, db.hashes_version = source_versions(sources)
         db.official_version = loaded.official_version

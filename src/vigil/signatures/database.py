@@ -8,7 +8,7 @@ mapped and records are decoded only when a signature is a candidate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +18,11 @@ from vigil.signatures.logic import evaluate_logic
 from vigil.signatures.match.content import ContentEntry, ContentMatcher
 from vigil.signatures.match.hashes import AllowList, HashIndexes
 from vigil.signatures.names import NameTable
-from vigil.signatures.records import AllowHash, HashSig, YaraSource
+from vigil.signatures.records import AllowHash, HashBatch, HashSig, YaraSource
 from vigil.types import HashAlgo
 
 if TYPE_CHECKING:
+    from vigil.signatures.hashload import FileHashes
     from vigil.signatures.match.yara import YaraMatcher
 
 _EXEC_OFFSET_KINDS = frozenset({"ep", "sec", "sec_any", "last_sec"})
@@ -53,6 +54,9 @@ class SignatureDB:
     store_path: str | None = None  # the compiled-cache entry this DB was mapped from, if any
     #: whole-layer digests a scan must compute: those some hash or allow-list entry uses
     digest_algos: frozenset[HashAlgo] = frozenset(HashAlgo)
+    #: record lists already encoded for the compiled cache (name -> blob, offsets), made while a helper
+    #: process was still indexing the hash files; `store.save` uses and drops them
+    encoded: dict[str, tuple[bytes, list[int]]] = field(default_factory=dict, repr=False)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         """A mapped database travels to another process as its cache path, not as its bytes."""
@@ -73,29 +77,76 @@ def _body_entries(bodies: Sequence[BodySig]) -> Iterable[ContentEntry]:
         yield ContentEntry(body.pattern, body.offset, body.target, index, -1)
 
 
-def _logical_entries(logicals: Sequence[LogicalSig]) -> Iterable[ContentEntry]:
+def logical_entries(logicals: Sequence[LogicalSig]) -> Iterable[ContentEntry]:
     for index, sig in enumerate(logicals):
         for sub_index, sub in enumerate(sig.subsigs):
             if isinstance(sub, ContentSub):
                 yield ContentEntry(sub.pattern, sub.offset, sig.tdb.target, index, sub_index)
 
 
-def build_database(records: Iterable[object], sources: Sequence[str]) -> SignatureDB:
-    """Group parsed records by kind and build each matcher once."""
+_Started = tuple[tuple[BodySig, ...], tuple[LogicalSig, ...], "Future[ContentMatcher]"]
+
+
+class EarlyContent:
+    """Compiles the body and logical signatures on a thread as soon as the loader has parsed them.
+
+    Hyperscan compiles with the GIL released, so the (often much larger) hash files are parsed and
+    indexed meanwhile; pass this as the loader's `on_content` and then to `build_database`.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._started: _Started | None = None
+
+    def __call__(self, records: Sequence[object]) -> None:
+        bodies = tuple(r for r in records if isinstance(r, BodySig))
+        logicals = tuple(r for r in records if isinstance(r, LogicalSig))
+        entries = [*_body_entries(bodies), *logical_entries(logicals)]
+        self._started = (bodies, logicals, self._pool.submit(ContentMatcher, entries))
+
+    def take(
+        self, bodies: Sequence[BodySig], logicals: Sequence[LogicalSig]
+    ) -> Future[ContentMatcher] | None:
+        """The compile started for exactly these signatures, if one was."""
+        self._pool.shutdown(wait=False)
+        if self._started is None:
+            return None
+        early_bodies, early_logicals, future = self._started
+        if _same(early_bodies, bodies) and _same(early_logicals, logicals):
+            return future
+        return None
+
+
+def _same(left: Sequence[object], right: Sequence[object]) -> bool:
+    return len(left) == len(right) and all(a is b for a, b in zip(left, right, strict=True))
+
+
+def build_database(
+    records: Iterable[object],
+    sources: Sequence[str],
+    early: EarlyContent | None = None,
+    file_hashes: FileHashes | None = None,
+) -> SignatureDB:
+    """Group parsed records by kind and build each matcher once; `file_hashes` is the whole-file hash
+    index when a helper process built it (then `records` hold none of those)."""
     buckets: dict[str, list[object]] = {}
     for record in records:
-        buckets.setdefault(type(record).__name__, []).append(record)
+        kind = "HashSig" if isinstance(record, HashBatch) else type(record).__name__  # one list: load order
+        buckets.setdefault(kind, []).append(record)
     bodies = tuple(b for b in buckets.pop("BodySig", []) if isinstance(b, BodySig))
     logicals = tuple(s for s in buckets.pop("LogicalSig", []) if isinstance(s, LogicalSig))
-    entries = [*_body_entries(bodies), *_logical_entries(logicals)]
+    entries = [*_body_entries(bodies), *logical_entries(logicals)]
+    started = early.take(bodies, logicals) if early is not None else None
     # hyperscan compiles with the GIL released: let it run while this thread builds the hash columns
     with ThreadPoolExecutor(max_workers=1) as compiler:
-        content = compiler.submit(ContentMatcher, entries)
-        names = NameTable()
-        files: dict[str, int] = {}
+        content = started if started is not None else compiler.submit(ContentMatcher, entries)
+        names = file_hashes.names if file_hashes is not None else NameTable()
+        files = {name: i for i, name in enumerate(file_hashes.files)} if file_hashes is not None else {}
         hashes = HashIndexes.build(
-            (h for h in buckets.pop("HashSig", []) if isinstance(h, HashSig)), names, files
+            (h for h in buckets.pop("HashSig", []) if isinstance(h, HashSig | HashBatch)), names, files
         )
+        if file_hashes is not None:
+            hashes.file = file_hashes.index
         names.freeze()
         hashes.set_files(list(files))
         skipped: list[str] = []

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+_ALL_HEX = re.compile(r"[0-9a-fA-F]*")
+_WHITESPACE = re.compile(r"\s")
 _ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BRACKET_MAX = 32
 _SMALL_FIXED_GAP = 128
@@ -161,10 +163,24 @@ def _hex_digit(ch: str) -> tuple[int, int]:
 
 
 def _parse_byte(text: str, i: int) -> _Byte:
+    known = _BYTE_NODES.get(text[i : i + 2])
+    if known is not None:
+        return known
     if i + 1 >= len(text):
         raise PatternError("odd number of hex digits")
     (hi, hmask), (lo, lmask) = _hex_digit(text[i]), _hex_digit(text[i + 1])
     return _Byte((hi << 4) | lo, (hmask << 4) | lmask)
+
+
+#: Every valid two-character byte token, parsed once (a 50k-signature database has ~400k of them).
+_BYTE_NODES = {
+    hi + lo: _Byte(
+        (int(hi, 16) if hi != "?" else 0) << 4 | (int(lo, 16) if lo != "?" else 0),
+        (0xF0 if hi != "?" else 0) | (0x0F if lo != "?" else 0),
+    )
+    for hi in "0123456789abcdefABCDEF?"
+    for lo in "0123456789abcdefABCDEF?"
+}
 
 
 def _matching_paren(text: str, i: int) -> int:
@@ -208,6 +224,10 @@ def _parse_seq(text: str, *, nested: bool = False) -> tuple[_Node, ...]:
     nodes: list[_Node] = []
     i = 0
     while i < len(text):
+        if text[i] not in "(!":  # the common case: a byte (classes and alternatives start with these)
+            nodes.append(_parse_byte(text, i))
+            i += 2
+            continue
         cls = None if nested else _class_at(text, i)
         if cls is not None:
             nodes.append(cls[0])
@@ -314,7 +334,7 @@ def _parse_part(text: str) -> _Part:
 
 def parse_hex(text: str, *, strict: bool = True, modifiers: Modifiers = Modifiers()) -> HexPattern:
     """Parse a ClamAV hex signature; `strict` adds the `.ndb` Boyer-Moore rule (static sigs need 3 bytes)."""
-    if not text or any(ch.isspace() for ch in text):
+    if not text or _WHITESPACE.search(text):
         raise PatternError("empty pattern or whitespace in pattern")
     if modifiers == _PLAIN and len(text) >= 6 and len(text) % 2 == 0 and _is_plain_static(text):
         return _static_pattern(text)
@@ -330,12 +350,12 @@ _PLAIN = Modifiers()
 
 def _static_pattern(text: str) -> HexPattern:
     """Fast path for wildcard-free patterns of 3+ bytes (most of any real database): no syntax tree."""
-    literal = "".join(_esc(c) for c in bytes.fromhex(text)).encode("ascii")
+    literal = ("\\x" + bytes.fromhex(text).hex(":").replace(":", "\\x")).encode("ascii")
     return HexPattern(source=text, regex=literal, prefilter=literal, min_length=len(text) // 2)
 
 
 def _is_plain_static(text: str) -> bool:
-    return all(ch in _HEXDIGITS for ch in text)
+    return _ALL_HEX.fullmatch(text) is not None
 
 
 # ---------------------------------------------------------------- emitting regex and prefilter
@@ -396,6 +416,13 @@ def _byte_set(value: int, mask: int, nocase: bool) -> frozenset[int]:
     return frozenset(found)
 
 
+@cache
+def _byte_text(value: int, mask: int, nocase: bool, wide: bool) -> str:
+    if mask == 0:
+        return "."
+    return _charclass(_byte_set(value, mask, nocase)) + ("\\x00" if wide else "")
+
+
 @dataclass(frozen=True, slots=True)
 class _Emit:
     """How to render nodes: `pre` drops lookarounds (hyperscan prefilter); `wide`/`nocase` from modifiers."""
@@ -408,9 +435,7 @@ class _Emit:
         return _byte_set(node.value, node.mask, self.nocase)
 
     def byte(self, node: _Byte) -> str:
-        if node.mask == 0:
-            return "."
-        return _charclass(self.byte_set(node)) + ("\\x00" if self.wide else "")
+        return _byte_text(node.value, node.mask, self.nocase, self.wide)
 
     def alt(self, node: _Alt, edge: str) -> str:
         width = len(node.members[0]) * (2 if self.wide else 1)

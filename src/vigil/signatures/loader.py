@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from vigil.errors import DatabaseError, SignatureError
@@ -31,7 +31,7 @@ from vigil.signatures.formats import (
     suffix_of,
 )
 from vigil.signatures.formats.ignore import IgnoreList
-from vigil.signatures.records import ParseContext, YaraSource
+from vigil.signatures.records import HashBatch, HashSig, ParseContext, YaraSource
 
 __all__ = ["LoadedSignatures", "Source", "load_paths", "suffix_of"]
 
@@ -60,14 +60,31 @@ class LoadedSignatures:
     official_count: int = 0  # of those, how many came from signed containers or the bundled set
 
     def by_type(self) -> dict[type, list[object]]:
+        """Records grouped by class, hash batches expanded into one HashSig per line."""
         grouped: dict[type, list[object]] = {}
         for record in self.records:
-            grouped.setdefault(type(record), []).append(record)
+            if isinstance(record, HashBatch):
+                grouped.setdefault(HashSig, []).extend(record.sigs())
+            else:
+                grouped.setdefault(type(record), []).append(record)
         return grouped
 
 
-def load_paths(paths: Sequence[str], *, detect_pua: bool = False, official: bool = False) -> LoadedSignatures:
+def load_paths(
+    paths: Sequence[str],
+    *,
+    detect_pua: bool = False,
+    official: bool = False,
+    on_content: Callable[[list[object]], None] | None = None,
+    skip_file_hashes: bool = False,
+) -> LoadedSignatures:
     """Load files and directories as clamscan's `-d` options would, in order.
+
+    `on_content` is called once every non-hash database has been parsed, with the records so far, so
+    the caller can start compiling body signatures while the (usually huge) hash files are parsed. For
+    that, a single path's whole-file hash databases are parsed after its other files: the order within
+    each kind, which is all that matching depends on, is unchanged. With `skip_file_hashes` those files
+    are read and counted in the digest but not parsed (`signatures.hashload` does it elsewhere).
 
     Raises SignatureError (a malformed line or file, named) or DatabaseError (a missing or unreadable
     path, a directory without databases, a bad container).
@@ -75,14 +92,29 @@ def load_paths(paths: Sequence[str], *, detect_pua: bool = False, official: bool
     loaded = LoadedSignatures()
     ignores = IgnoreList()
     sha = hashlib.sha256()
-    for path in paths:
-        for source in _path_sources(path, official, loaded):
-            sha.update(source.name.encode("utf-8", "surrogateescape") + b"\0")
-            sha.update(hashlib.sha256(source.data).digest())
-            loaded.files.append(source.name)
+    sources = [source for path in paths for source in _path_sources(path, official, loaded)]
+    digest_order = list(sources)
+    if len(paths) == 1 and on_content is not None:
+        sources.sort(key=lambda source: source.suffix in FILE_HASH_SUFFIXES)  # stable
+    notify = on_content
+    for source in sources:
+        if notify is not None and source.suffix in FILE_HASH_SUFFIXES:
+            notify(list(loaded.records))
+            notify = None
+        if not (skip_file_hashes and source.suffix in FILE_HASH_SUFFIXES):
             _load_source(source, ignores, detect_pua, loaded)
+    if notify is not None:
+        notify(list(loaded.records))
+    for source in digest_order:
+        sha.update(source.name.encode("utf-8", "surrogateescape") + b"\0")
+        sha.update(hashlib.sha256(source.data).digest())
+        loaded.files.append(source.name)
     loaded.digest = sha.hexdigest()
     return loaded
+
+
+#: Whole-file hash databases: parsed last when a caller wants the body signatures early.
+FILE_HASH_SUFFIXES = frozenset({".hdb", ".hsb", ".hdu", ".hsu"})
 
 
 def _load_source(source: Source, ignores: IgnoreList, detect_pua: bool, loaded: LoadedSignatures) -> None:
@@ -93,9 +125,11 @@ def _load_source(source: Source, ignores: IgnoreList, detect_pua: bool, loaded: 
         return
     for record in _records(source, ignores, detect_pua):
         loaded.records.append(record)
-        if hasattr(record, "meta") or isinstance(record, YaraSource):
-            loaded.signature_count += 1
-            loaded.official_count += source.official
+        count = len(record) if isinstance(record, HashBatch) else int(
+            hasattr(record, "meta") or isinstance(record, YaraSource)
+        )
+        loaded.signature_count += count
+        loaded.official_count += count * source.official
 
 
 def _records(source: Source, ignores: IgnoreList, detect_pua: bool) -> Iterator[object]:
@@ -108,6 +142,13 @@ def _records(source: Source, ignores: IgnoreList, detect_pua: bool) -> Iterator[
     ctx = ParseContext(source.name, official=source.official, detect_pua=detect_pua)
     if ignores:
         ctx.is_ignored = ignores.is_ignored
+    elif source.suffix in FILE_HASH_SUFFIXES:
+        from vigil.signatures.formats.hashes import plain_file_batches
+
+        batches = plain_file_batches(source.data, ctx)
+        if batches is not None:
+            yield from batches
+            return
     yield from parser(_lines(source), ctx)
 
 

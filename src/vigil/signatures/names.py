@@ -9,6 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 
 @dataclass(slots=True)
@@ -22,20 +23,28 @@ class NameTable:
         known = self.ids.get(name)
         if known is not None:
             return known
-        index = len(self.ids)
+        index = len(self)  # ids of frozen names and of `append_many` ones are not in `ids`
         self.ids[name] = index
         self._pending.append(name.encode("utf-8", "surrogateescape"))
         return index
+
+    def append_many(self, names: list[str]) -> range:
+        """New ids for a column of names without interning them: hash signature names are nearly all
+        distinct, and a dict of a million of them costs more than the duplicates save."""
+        start = len(self)
+        if names and not any("\n" in name for name in names):  # names from database lines never have one
+            self._pending += "\n".join(names).encode("utf-8", "surrogateescape").split(b"\n")
+        else:
+            self._pending += [name.encode("utf-8", "surrogateescape") for name in names]
+        return range(start, start + len(names))
 
     def freeze(self) -> None:
         """Move pending names into the blob (once, after building)."""
         if not self._pending:
             return
         offsets = array("Q", self.offsets)
-        position = offsets[-1]
-        for encoded in self._pending:
-            position += len(encoded)
-            offsets.append(position)
+        offsets.extend(accumulate(map(len, self._pending), initial=offsets[-1]))
+        del offsets[len(self.offsets)]  # `initial` repeats the last existing offset
         self.blob = bytes(self.blob) + b"".join(self._pending)
         self.offsets = offsets
         self._pending = []

@@ -44,6 +44,32 @@ class HashSig:
     scope: HashScope = HashScope.FILE
 
 
+@dataclass(slots=True)
+class HashBatch:
+    """Consecutive plain whole-file hash lines of one database file and algorithm, kept as columns.
+
+    A 1M-line `.hdb` would otherwise be a million HashSig, SigMeta and Origin objects built only to be
+    flattened into the sorted hash arrays; a batch goes into them directly. `names` are reported names.
+    """
+
+    file: str
+    algo: HashAlgo
+    digests: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def sigs(self) -> list[HashSig]:
+        """The same signatures one object per line (for tools and tests that want records)."""
+        return [
+            HashSig(SigMeta(name, name, Origin(self.file, line)), self.algo, digest, size)
+            for digest, size, name, line in zip(self.digests, self.sizes, self.names, self.lines, strict=True)
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class AllowHash:
     """An `.fp`/`.sfp` entry: the listed layer and everything beneath it is not reported."""

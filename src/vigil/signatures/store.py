@@ -29,7 +29,8 @@ import vigil
 from vigil.errors import DatabaseError
 from vigil.signatures import codec
 from vigil.signatures.database import SignatureDB, needed_digests
-from vigil.signatures.match.content import ContentMatcher, Group
+from vigil.signatures.formats.ndb import BodySig
+from vigil.signatures.match.content import ContentEntry, ContentMatcher, Group
 from vigil.signatures.match.hashes import AllowList, HashColumns, HashIndex, HashIndexes
 from vigil.signatures.names import NameTable
 from vigil.signatures.storekey import FORMAT, cache_root
@@ -67,10 +68,27 @@ class _Writer:
         (self.directory / name).write_bytes(raw)
         self.files[name] = {"size": len(raw), "crc": zlib.crc32(raw) if len(raw) <= _CRC_LIMIT else -1}
 
-    def records(self, name: str, values: Sequence[object]) -> None:
-        blob, offsets = codec.dumps_lines(values)
+    def records(
+        self, name: str, values: Sequence[object], ready: tuple[bytes, list[int]] | None = None
+    ) -> None:
+        blob, offsets = ready if ready is not None else codec.dumps_lines(values)
         self.write(f"{name}.blob", blob)
         self.write(f"{name}.off", array("Q", offsets))
+
+
+def encode_content(records: Sequence[object]) -> dict[str, tuple[bytes, list[int]]]:
+    """The body and logical signature lists as `save` writes them, encoded ahead of time from parsed
+    records (in the order `build_database` keeps them)."""
+    from vigil.signatures.database import logical_entries
+    from vigil.signatures.formats.ldb import LogicalSig
+
+    bodies = [r for r in records if isinstance(r, BodySig)]
+    logicals = [r for r in records if isinstance(r, LogicalSig)]
+    return {
+        "bodies": codec.dumps_lines(bodies),
+        "logicals": codec.dumps_lines(logicals),
+        "entries": codec.dumps_lines(list(logical_entries(logicals))),
+    }
 
 
 def save(db: SignatureDB, entry: Path) -> None:
@@ -95,9 +113,11 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
     for scope, index in db.hashes.scopes().items():
         for algo, columns in index.columns.items():
             _write_columns(writer, f"h.{scope}.{algo.value}", columns)
-    writer.records("bodies", list(db.bodies))
-    writer.records("logicals", list(db.logicals))
-    writer.records("entries", list(db.content.entries))
+    ready, db.encoded = db.encoded, {}
+    writer.records("bodies", list(db.bodies), ready.get("bodies"))
+    writer.records("logicals", list(db.logicals), ready.get("logicals"))
+    logical_entries = list(db.content.entries[len(db.bodies) :])  # body entries are rebuilt from bodies
+    writer.records("entries", logical_entries, ready.get("entries"))
     writer.write("entries.sig", array("I", db.content.sigs))
     writer.write("entries.sub", array("i", db.content.subs))
     for target, chunks in db.content.groups.items():
@@ -205,21 +225,43 @@ class LazyRecords(Sequence[Any]):
         return value
 
 
+class BodyFirstEntries(Sequence[ContentEntry]):
+    """The matcher's entries: one per body signature (rebuilt from it on access), then the stored ones
+    of the logical signatures' content subsignatures."""
+
+    def __init__(self, bodies: Sequence[BodySig], logical: Sequence[ContentEntry]) -> None:
+        self.bodies = bodies
+        self.logical = logical
+
+    def __len__(self) -> int:
+        return len(self.bodies) + len(self.logical)
+
+    def __getitem__(self, index: int) -> ContentEntry:  # type: ignore[override]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index < len(self.bodies):
+            body = self.bodies[index]
+            return ContentEntry(body.pattern, body.offset, body.target, index, -1)
+        entry: ContentEntry = self.logical[index - len(self.bodies)]
+        return entry
+
+
 def load(entry: Path) -> SignatureDB:
     reader = _Reader(entry)
     meta = reader.manifest
+    bodies = reader.records("bodies")
     names = NameTable(blob=reader.raw("names.blob"), offsets=reader.array("names.off", "Q"))
     hashes = HashIndexes(*(_index(reader, scope, meta, names) for scope in ("file", "section", "imports")))
     hashes.set_files(meta["hash_files"])
     content = ContentMatcher(
-        reader.records("entries"),
+        BodyFirstEntries(bodies, reader.records("entries")),
         (reader.array("entries.sig", "I"), reader.array("entries.sub", "i")),
         {int(t): tuple(_group(reader, f"{t}.{k}") for k in range(n)) for t, n in meta["groups"].items()},
     )
     db = SignatureDB(
         hashes=hashes,
         allow=AllowList.build(reader.records("allow")),
-        bodies=reader.records("bodies"),
+        bodies=bodies,
         logicals=reader.records("logicals"),
         content=content,
         yara=_yara(reader),

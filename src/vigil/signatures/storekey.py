@@ -17,7 +17,7 @@ from typing import Any
 
 import vigil
 
-FORMAT = 2
+FORMAT = 3  # 3: body signatures' matcher entries are derived from the bodies, not stored twice
 
 
 def cache_root() -> Path:

@@ -44,10 +44,10 @@ class LazyParser:
 
 
 _TARGETS: dict[str, str] = {
-    ".hdb": "hashes:parse_hdb",
-    ".hsb": "hashes:parse_hdb",
-    ".hdu": "hashes:parse_hdb",
-    ".hsu": "hashes:parse_hdb",
+    ".hdb": "hashes:parse_hdb_columns",
+    ".hsb": "hashes:parse_hdb_columns",
+    ".hdu": "hashes:parse_hdb_columns",
+    ".hsu": "hashes:parse_hdb_columns",
     ".mdb": "hashes:parse_mdb",
     ".msb": "hashes:parse_mdb",
     ".mdu": "hashes:parse_mdb",

@@ -24,6 +24,7 @@ import hyperscan
 
 from vigil.exeinfo import ExecInfo
 from vigil.signatures.hexpattern import HexPattern
+from vigil.signatures.match.anchor import anchor_prefilter
 from vigil.signatures.offsets import Offset
 
 _HS_FLAGS = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_PREFILTER
@@ -181,7 +182,7 @@ def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, tuple[Group, ...
         for target, ids in sorted(by_target.items())
         for start in range(0, len(ids), chunk)
     ]
-    expressions = [[entries[i].pattern.prefilter for i in ids] for _, ids in jobs]
+    expressions = [[anchor_prefilter(entries[i].pattern.prefilter) for i in ids] for _, ids in jobs]
     groups: dict[int, list[Group]] = {}
     for (target, ids), (blob, usable, rejected) in zip(jobs, _compile_all(expressions), strict=True):
         group = Group(tuple(ids[i] for i in usable), blob, tuple(ids[i] for i in rejected))

@@ -10,11 +10,14 @@ Equal digests keep load order, because with the same hash listed twice ClamAV re
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from vigil.signatures.names import NameTable
-from vigil.signatures.records import AllowHash, HashScope, HashSig, SigMeta
+from vigil.signatures.records import AllowHash, HashBatch, HashScope, HashSig, SigMeta
 from vigil.types import HashAlgo, Origin
 
 _BUCKETS = 1 << 16
@@ -54,22 +57,69 @@ class HashColumns:
         return range(lo, end)
 
 
-def _columns(rows: list[tuple[bytes, int, int, int, int]], width: int) -> HashColumns:
-    rows.sort(key=lambda row: row[0])  # stable: equal digests stay in load order
-    buckets = array("I", [0] * (_BUCKETS + 1))
-    for digest, *_ in rows:
-        buckets[int.from_bytes(digest[:2], "big") + 1] += 1
-    for i in range(_BUCKETS):
-        buckets[i + 1] += buckets[i]
+@dataclass(slots=True)
+class _Rows:
+    """One algorithm's entries in load order, as parallel lists (no per-entry tuples)."""
+
+    digests: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    names: list[int] = field(default_factory=list)
+    files: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+
+def _columns(rows: _Rows, width: int) -> HashColumns:
+    digests = rows.digests
+    order = sorted(range(len(digests)), key=digests.__getitem__)  # stable: equal digests keep load order
+    pick = _picker(order)
+    ordered = pick(digests)
+    # each bucket (first two digest bytes) starts where bisect puts its smallest possible key
+    buckets = array("I", (bisect_left(ordered, prefix.to_bytes(2, "big")) for prefix in range(_BUCKETS)))
+    buckets.append(len(ordered))
     return HashColumns(
         width=width,
-        digests=b"".join(row[0] for row in rows),
+        digests=b"".join(ordered),
         buckets=buckets,
-        sizes=array("q", (row[1] for row in rows)),
-        names=array("I", (row[2] for row in rows)),
-        files=array("I", (row[3] for row in rows)),
-        lines=array("I", (row[4] for row in rows)),
+        sizes=array("q", pick(rows.sizes)),
+        names=array("I", _reordered(rows.names, order, pick)),
+        files=array("I", _reordered(rows.files, order, pick)),
+        lines=array("I", _reordered(rows.lines, order, pick)),
     )
+
+
+def _reordered(
+    values: list[int], order: list[int], pick: Callable[[list[Any]], list[Any]]
+) -> Sequence[int]:
+    """`pick(values)`, computed from `order` alone when `values` is constant or counts up by one (the
+    file, name and line columns of one plain hash file), which is cheaper than gathering."""
+    if not values:
+        return []
+    first = values[0]
+    if values.count(first) == len(values):
+        return [first] * len(values)
+    if values[-1] - first == len(values) - 1 and values == list(range(first, first + len(values))):
+        return _plus(order, first)
+    return pick(values)
+
+
+def _plus(order: list[int], base: int) -> array[int]:
+    """`[base + i for i in order]` as a uint32 array, added lane-wise in one big-integer sum (no lane
+    can carry: every value fits in 32 bits)."""
+    lanes = array("I", order)
+    if base:
+        ones = array("I", [base]) * len(lanes)
+        total = int.from_bytes(lanes.tobytes(), "little") + int.from_bytes(ones.tobytes(), "little")
+        lanes = array("I")
+        lanes.frombytes(total.to_bytes(4 * len(order), "little"))
+    return lanes
+
+
+def _picker(order: list[int]) -> Callable[[list[Any]], list[Any]]:
+    """`values` reordered by `order`, in C (itemgetter) rather than a Python loop per entry."""
+    if len(order) < 2:
+        return lambda values: [values[i] for i in order]
+    getter = itemgetter(*order)
+    return lambda values: list(getter(values))
 
 
 _WIDTH = {HashAlgo.MD5: 16, HashAlgo.SHA1: 20, HashAlgo.SHA256: 32}
@@ -84,15 +134,19 @@ class HashIndex:
     files: Sequence[str] = ()
 
     @classmethod
-    def build(cls, sigs: Iterable[HashSig], names: NameTable, files: dict[str, int]) -> HashIndex:
-        rows: dict[HashAlgo, list[tuple[bytes, int, int, int, int]]] = {}
+    def build(cls, sigs: Iterable[HashSig | HashBatch], names: NameTable, files: dict[str, int]) -> HashIndex:
+        rows: dict[HashAlgo, _Rows] = {}
         for sig in sigs:
+            algo_rows = rows.setdefault(sig.algo, _Rows())
+            if isinstance(sig, HashBatch):
+                _add_batch(algo_rows, sig, names, files.setdefault(sig.file, len(files)))
+                continue
             origin = sig.meta.origin
-            file_id = files.setdefault(origin.file, len(files))
-            size = _ANY_SIZE if sig.size is None else sig.size
-            rows.setdefault(sig.algo, []).append(
-                (sig.digest, size, names.add(sig.meta.reported), file_id, origin.line)
-            )
+            algo_rows.digests.append(sig.digest)
+            algo_rows.sizes.append(_ANY_SIZE if sig.size is None else sig.size)
+            algo_rows.names.append(names.add(sig.meta.reported))
+            algo_rows.files.append(files.setdefault(origin.file, len(files)))
+            algo_rows.lines.append(origin.line)
         columns = {algo: _columns(algo_rows, _WIDTH[algo]) for algo, algo_rows in rows.items()}
         return cls(columns, names, ())
 
@@ -127,6 +181,14 @@ class HashIndex:
         return SigMeta(name, name, Origin(self.files[columns.files[index]], columns.lines[index]))
 
 
+def _add_batch(rows: _Rows, batch: HashBatch, names: NameTable, file_id: int) -> None:
+    rows.digests += batch.digests
+    rows.sizes += batch.sizes
+    rows.names += names.append_many(batch.names)
+    rows.files += [file_id] * len(batch)
+    rows.lines += batch.lines
+
+
 #: The order ClamAV checks hash tables in, which decides the reported name.
 ALGO_ORDER: tuple[HashAlgo, ...] = (HashAlgo.MD5, HashAlgo.SHA1, HashAlgo.SHA256)
 
@@ -140,10 +202,12 @@ class HashIndexes:
     imports: HashIndex
 
     @classmethod
-    def build(cls, sigs: Iterable[HashSig], names: NameTable, files: dict[str, int]) -> HashIndexes:
-        by_scope: dict[HashScope, list[HashSig]] = {scope: [] for scope in HashScope}
+    def build(
+        cls, sigs: Iterable[HashSig | HashBatch], names: NameTable, files: dict[str, int]
+    ) -> HashIndexes:
+        by_scope: dict[HashScope, list[HashSig | HashBatch]] = {scope: [] for scope in HashScope}
         for sig in sigs:
-            by_scope[sig.scope].append(sig)
+            by_scope[HashScope.FILE if isinstance(sig, HashBatch) else sig.scope].append(sig)
         return cls(
             HashIndex.build(by_scope[HashScope.FILE], names, files),
             HashIndex.build(by_scope[HashScope.PE_SECTION], names, files),

@@ -1,0 +1,93 @@
+"""Large hash databases load through columns (HashBatch), a whole-file regex pass and, for a big
+directory, a helper process; every path must give the same index as the line-by-line parser."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from vigil.errors import SignatureError
+from vigil.signatures import hashload, load_database
+from vigil.signatures.formats.hashes import parse_hdb
+from vigil.signatures.loader import Source, _lines
+from vigil.signatures.records import HashSig, ParseContext
+from vigil.types import HashAlgo
+
+
+def _line(i: int, algo: str = "md5") -> str:
+    digest = hashlib.new(algo, b"%d" % i).hexdigest()
+    return f"{digest}:{100 + i % 7}:Test.{algo}.{i % 50}"
+
+
+def _write_db(root: Path, count: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    md5 = [_line(i) for i in range(count)]
+    md5[5] = md5[3].rsplit(":", 1)[0] + ":Dup.Later"  # same hash and size: the later line wins
+    (root / "a.hdb").write_text("\n".join(md5) + "\n")
+    (root / "b.hsb").write_text("\n".join(_line(i, "sha256") for i in range(count)) + "\n")
+    (root / "c.ndb").write_text("Body.One:0:*:41424344454647\n")
+
+
+def _reference(root: Path) -> dict[tuple[HashAlgo, bytes, int], str]:
+    """Every (algo, digest, size) -> reported name, from the plain per-line parser, later lines last."""
+    expected: dict[tuple[HashAlgo, bytes, int], str] = {}
+    for path in sorted(root.glob("*.h?b")):
+        source = Source(str(path), path.suffix, path.read_bytes(), False)
+        for sig in parse_hdb(_lines(source), ParseContext(str(path))):
+            assert isinstance(sig, HashSig) and sig.size is not None
+            expected[(sig.algo, sig.digest, sig.size)] = sig.meta.reported
+    return expected
+
+
+def _check(db_root: Path, db_dir: Path) -> None:
+    db = load_database([str(db_dir)], cache=False)
+    for (algo, digest, size), name in _reference(db_root).items():
+        hits = db.hashes.file.lookup(algo, digest, size)
+        assert [h.reported for h in hits] == [name], (algo, digest.hex(), size)
+    assert len(db.bodies) == 1
+
+
+def test_bulk_columns_equal_the_line_parser(tmp_path: Path) -> None:
+    _write_db(tmp_path / "db", 3000)
+    _check(tmp_path / "db", tmp_path / "db")
+
+
+def test_helper_process_gives_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashload, "MIN_BYTES", 1)
+    started: list[object] = []
+    real_start = hashload.start
+    monkeypatch.setattr(hashload, "start", lambda *a: started.append(real_start(*a)) or started[-1])
+    _write_db(tmp_path / "db", 3000)
+    _check(tmp_path / "db", tmp_path / "db")
+    assert started and started[0] is not None  # the helper really ran
+
+
+def test_helper_reports_a_bad_line_with_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hashload, "MIN_BYTES", 1)
+    _write_db(tmp_path / "db", 50)
+    with (tmp_path / "db" / "b.hsb").open("a") as fh:
+        fh.write("nothex:12:Broken\n")
+    with pytest.raises(SignatureError) as caught:
+        load_database([str(tmp_path / "db")], cache=False)
+    assert caught.value.file.endswith("b.hsb") and caught.value.line == 51
+
+
+def test_mixed_plain_and_checked_lines_keep_their_names(tmp_path: Path) -> None:
+    """A `*`-size line goes through the checked parser between plain-line batches; ids must not clash."""
+    root = tmp_path / "db"
+    root.mkdir()
+    (root / "m.hdb").write_text(
+        f"{'a' * 32}:5:Plain.One\n{'b' * 32}:*:Star.Two:73\n{'c' * 32}:7:Plain.Three\n"
+    )
+    db = load_database([str(root)], cache=False)
+    found = {
+        digest: [m.reported for m in db.hashes.file.lookup(HashAlgo.MD5, bytes.fromhex(digest * 32), size)]
+        for digest, size in (("a", 5), ("b", 99), ("c", 7))
+    }
+    assert found == {
+        "a": ["Plain.One.UNOFFICIAL"], "b": ["Star.Two.UNOFFICIAL"], "c": ["Plain.Three.UNOFFICIAL"]
+    }
