@@ -114,17 +114,24 @@ def discard(staging: str) -> None:
 
 
 def commit(root: str, staging: str, label: str, test_load: Callable[[str], object], keep: int) -> str:
-    """Test-load `staging`, then make it current; on a failed load it is discarded and nothing changes."""
-    try:
-        test_load(staging)
-    except BaseException:
-        discard(staging)
-        raise
+    """Test-load the new version, then make it current; on a failed load it is discarded and nothing
+    changes.
+
+    The version is moved to its final directory *before* the test load (it is not current yet, so no
+    scanner sees it): the compiled-database cache entry the test load writes is then keyed by the
+    paths a reloading vigild will read through the `current` link, which maps it in a fraction of a
+    second instead of compiling the database a second time, and signature origins name files that exist.
+    """
     past = history(root)
     sequence = 1 + max((int(v.split("-", 1)[0]) for v in past if v.split("-", 1)[0].isdigit()), default=0)
     version_id = f"{sequence:06d}-{label}"
     final = os.path.join(root, _VERSIONS, version_id)
     os.rename(staging, final)
+    try:
+        test_load(final)
+    except BaseException:
+        discard(final)
+        raise
     _fsync_dir(os.path.join(root, _VERSIONS))
     _point_current(root, version_id)
     _write_history(root, [*past, version_id])
