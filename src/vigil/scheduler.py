@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 BATCH_FILES = 16
 BATCH_BYTES = 1 << 20  # a file this large travels alone
-WINDOW_PER_WORKER = 4
+WINDOW_PER_WORKER = 32  # batches in flight per worker: a slow big file must not stall the other workers
 
 T = TypeVar("T")
 

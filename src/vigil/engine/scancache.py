@@ -24,15 +24,17 @@ be hidden behind an old verdict.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vigil.types import HashAlgo, ScanSettings
 
@@ -54,8 +56,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class FileKey:
+class FileKey(NamedTuple):
+    """A tuple, so the snapshot's dict hashes and compares it in C (a rescan looks up every file)."""
+
     dev: int
     ino: int
     size: int
@@ -124,10 +127,14 @@ class ScanCache:
             conn.executescript(_SCHEMA)
             self._conn, self._pid = conn, os.getpid()
             self._pending, self._files = [], None
-            # run at process exit, pool workers included (multiprocessing skips atexit in its children)
-            import multiprocessing.util
+            # run at process exit; a pool worker skips atexit, so there multiprocessing's own hook runs
+            # it (multiprocessing is not imported otherwise: a cached rescan never needs it)
+            if "multiprocessing" in sys.modules:
+                import multiprocessing.util
 
-            multiprocessing.util.Finalize(self, self.flush, exitpriority=10)
+                multiprocessing.util.Finalize(self, self.flush, exitpriority=10)
+            else:
+                atexit.register(self.flush)
         return self._conn
 
     def lookup(
