@@ -91,3 +91,27 @@ def test_mixed_plain_and_checked_lines_keep_their_names(tmp_path: Path) -> None:
     assert found == {
         "a": ["Plain.One.UNOFFICIAL"], "b": ["Star.Two.UNOFFICIAL"], "c": ["Plain.Three.UNOFFICIAL"]
     }
+
+
+def test_helper_keeps_load_order_across_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two .hdb files indexed by the helper: a hash listed in both reports the later file's line, as a
+    single-process load does."""
+    monkeypatch.setattr(hashload, "MIN_BYTES", 1)
+    root = tmp_path / "db"
+    root.mkdir()
+    shared = hashlib.md5(b"shared").hexdigest()
+    first = [_line(i) for i in range(2000)] + [f"{shared}:9:First.File"]
+    second = [f"{shared}:9:Second.File"] + [_line(i + 5000) for i in range(2000)]
+    (root / "a.hdb").write_text("\n".join(first) + "\n")
+    (root / "b.hdb").write_text("\n".join(second) + "\n")
+    (root / "c.ndb").write_text("Body.One:0:*:41424344454647\n")
+    b = str(root / "b.hdb")
+    _check(root, root)
+    db = load_database([str(root)], cache=False)
+    (hit,) = db.hashes.file.lookup(HashAlgo.MD5, bytes.fromhex(shared), 9)
+    assert (hit.reported, hit.origin.file, hit.origin.line) == ("Second.File.UNOFFICIAL", b, 1)
+    assert [m.reported for m in db.hashes.file.lookup(HashAlgo.MD5, hashlib.md5(b"7").digest(), 100)] == [
+        "Test.md5.7.UNOFFICIAL"
+    ]
