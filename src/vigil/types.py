@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 class FileType(enum.Enum):
     """File types under ClamAV's names, so `.ldb` Container/Intermediates and `.ftm` lines work as-is."""
 
+    # Members are singletons compared by identity: hash them in C (Enum's own hash is Python code, and
+    # types are looked up in sets and dicts several times per layer).
+    __hash__ = object.__hash__
+
     ANY = "CL_TYPE_ANY"
     ERROR = "CL_TYPE_ERROR"
     OTHER = "CL_TYPE_OTHER"
@@ -129,6 +133,8 @@ class Category(enum.Enum):
 
 
 class HashAlgo(enum.Enum):
+    __hash__ = object.__hash__  # as FileType: identity, in C
+
     MD5 = "md5"
     SHA1 = "sha1"
     SHA256 = "sha256"

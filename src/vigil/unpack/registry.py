@@ -54,4 +54,10 @@ BUILTIN: tuple[Unpacker, ...] = (
 
 def unpacker_for(ftype: FileType, disabled: frozenset[str] = frozenset()) -> Unpacker | None:
     """The first built-in unpacker that handles `ftype` and is not switched off; None if there is none."""
-    return next((u for u in BUILTIN if ftype in u.types and u.name not in disabled), None)
+    return next((u for u in _BY_TYPE.get(ftype, ()) if u.name not in disabled), None)
+
+
+#: Each type's unpackers in BUILTIN order (asked for every layer, so not a scan of the whole table).
+_BY_TYPE: dict[FileType, tuple[Unpacker, ...]] = {
+    ftype: tuple(u for u in BUILTIN if ftype in u.types) for ftype in FileType
+}
