@@ -115,3 +115,14 @@ def test_helper_keeps_load_order_across_files(
     assert [m.reported for m in db.hashes.file.lookup(HashAlgo.MD5, hashlib.md5(b"7").digest(), 100)] == [
         "Test.md5.7.UNOFFICIAL"
     ]
+
+
+def test_a_helper_that_dies_is_replaced_by_loading_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the helper cannot deliver (here: an interpreter that exits at once), the hash files are
+    indexed in this process and the database is the same."""
+    monkeypatch.setattr(hashload, "MIN_BYTES", 1)
+    monkeypatch.setattr(hashload.sys, "executable", "/bin/false")
+    _write_db(tmp_path / "db", 500)
+    _check(tmp_path / "db", tmp_path / "db")

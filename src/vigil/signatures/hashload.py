@@ -32,6 +32,11 @@ from vigil.signatures.names import NameTable
 MIN_BYTES = 16 << 20
 
 
+class HelperFailed(DatabaseError):
+    """The helper process did not deliver (could not start, died, sent garbage): the caller indexes
+    the hash files itself instead. A malformed signature is not this: it is raised as SignatureError."""
+
+
 @dataclass(slots=True)
 class FileHashes:
     """The file-scope hash index as the helper built it, with the names and files it refers to."""
@@ -61,12 +66,15 @@ class _Helper:
         output, errors = self._streams[0] if self._streams else (b"", b"")
         if self._proc.returncode != 0:
             detail = errors.decode("utf-8", "replace").strip()[-500:]
-            raise DatabaseError(f"hash database helper failed: {detail}")
-        outcome = pickle.loads(output)  # noqa: S301 - our own child's output
+            raise HelperFailed(f"hash database helper failed: {detail}")
+        try:
+            outcome = pickle.loads(output)  # noqa: S301 - our own child's output
+        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+            raise HelperFailed(f"hash database helper sent an unreadable result: {exc}") from exc
         if isinstance(outcome, SignatureError | DatabaseError):
             raise outcome
         if not isinstance(outcome, FileHashes):
-            raise DatabaseError("hash database helper sent an unexpected result")
+            raise HelperFailed("hash database helper sent an unexpected result")
         return outcome
 
     def cancel(self) -> None:
@@ -83,10 +91,15 @@ class FileHashLoad:
 
     def __init__(self, files: list[str], detect_pua: bool, official: bool) -> None:
         self.files = files
+        self._options = (detect_pua, official)
         self._helper = _Helper(files, detect_pua, official)
 
     def result(self) -> FileHashes:
-        return self._helper.result()
+        """The helper's index, or the same index built here when the helper failed to deliver."""
+        try:
+            return self._helper.result()
+        except HelperFailed:
+            return build_file_hashes(self.files, *self._options)
 
     def cancel(self) -> None:
         self._helper.cancel()
@@ -107,7 +120,10 @@ def start(paths: list[str], detect_pua: bool, official: bool) -> FileHashLoad | 
     files = [os.path.join(directory, n) for n in names if suffix_of(n) in FILE_HASH_SUFFIXES]
     if sum(os.path.getsize(f) for f in files if os.path.isfile(f)) < MIN_BYTES:
         return None
-    return FileHashLoad(files, detect_pua, official)
+    try:
+        return FileHashLoad(files, detect_pua, official)
+    except OSError:  # no interpreter to start: load everything in this process
+        return None
 
 
 def child_main() -> None:
