@@ -14,6 +14,8 @@ from typing import Any
 
 import hyperscan
 
+from vigil.signatures.hexnodes import matching_paren, split_alternatives
+
 
 def _nibbles(pair: str) -> bytes:
     if pair == "??":
@@ -27,25 +29,6 @@ def _nibbles(pair: str) -> bytes:
     return re.escape(bytes.fromhex(pair))
 
 
-def _closing(sig: str, start: int) -> int:
-    depth = 0
-    for pos in range(start, len(sig)):
-        depth += {"(": 1, ")": -1}.get(sig[pos], 0)
-        if depth == 0:
-            return pos
-    raise ValueError(f"unbalanced '(' in magic {sig!r}")
-
-
-def _members(inner: str) -> list[str]:
-    parts, depth, last = [], 0, 0
-    for pos, char in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "|" and depth == 0:
-            parts.append(inner[last:pos])
-            last = pos + 1
-    return [*parts, inner[last:]]
-
-
 def _gap(spec: str) -> bytes:
     low, _, high = spec.partition("-")
     if "-" not in spec:
@@ -54,7 +37,7 @@ def _gap(spec: str) -> bytes:
 
 
 def _alternative(inner: str, negated: bool) -> bytes:
-    members = _members(inner)
+    members = split_alternatives(inner)
     if not negated:
         return b"(?:" + b"|".join(hex_regex(member) for member in members) + b")"
     width = len(members[0]) // 2
@@ -76,7 +59,7 @@ def hex_regex(sig: str) -> bytes:
             pos = end + 1
         elif char in "(!":
             start = pos + (char == "!")
-            end = _closing(sig, start)
+            end = matching_paren(sig, start)
             out.append(_alternative(sig[start + 1 : end], negated=char == "!"))
             pos = end + 1
         else:
@@ -100,7 +83,7 @@ def required_literal(sig: str) -> bytes:
         if char in "{[":
             pos = sig.index("}" if char == "{" else "]", pos) + 1
         elif char in "(!":
-            pos = _closing(sig, pos + (char == "!")) + 1
+            pos = matching_paren(sig, pos + (char == "!")) + 1
         else:
             pos += 1 if char == "*" else 2
     return max(best, bytes(run), key=len)

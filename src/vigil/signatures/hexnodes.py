@@ -71,3 +71,28 @@ class Part:
 class Gap:
     lo: int
     hi: int | None
+
+
+# Bracket helpers shared by the hex-pattern parser and the file-type magic compiler (engine/magic_syntax).
+
+
+def matching_paren(text: str, start: int) -> int:
+    """Index of the `)` that closes the `(` at `start`."""
+    depth = 0
+    for pos in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[pos], 0)
+        if depth == 0:
+            return pos
+    raise PatternError("unbalanced parenthesis")
+
+
+def split_alternatives(inner: str) -> list[str]:
+    """The members of an alternation body, split at its top-level `|`."""
+    members, depth, start = [], 0, 0
+    for pos, char in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            members.append(inner[start:pos])
+            start = pos + 1
+    members.append(inner[start:])
+    return members

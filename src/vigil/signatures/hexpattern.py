@@ -23,6 +23,8 @@ from vigil.signatures.hexnodes import (
     Node,
     Part,
     PatternError,
+    matching_paren,
+    split_alternatives,
 )
 
 __all__ = ["HexPattern", "Modifiers", "PatternError", "parse_hex"]
@@ -130,26 +132,6 @@ _BYTE_NODES = {
 }
 
 
-def _matching_paren(text: str, i: int) -> int:
-    depth = 0
-    for j in range(i, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[j], 0)
-        if depth == 0:
-            return j
-    raise PatternError("unbalanced parenthesis")
-
-
-def _split_members(inner: str) -> list[str]:
-    members, depth, start = [], 0, 0
-    for j, ch in enumerate(inner):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "|" and depth == 0:
-            members.append(inner[start:j])
-            start = j + 1
-    members.append(inner[start:])
-    return members
-
-
 def _is_fixed_static(members: tuple[tuple[Node, ...], ...]) -> bool:
     lengths = {len(m) for m in members}
     static = all(isinstance(n, Byte) and n.mask == 0xFF for m in members for n in m)
@@ -157,11 +139,11 @@ def _is_fixed_static(members: tuple[tuple[Node, ...], ...]) -> bool:
 
 
 def _parse_alt(text: str, i: int, negated: bool) -> tuple[Alt, int]:
-    end = _matching_paren(text, i)
+    end = matching_paren(text, i)
     inner = text[i + 1 : end]
     if not inner:
         raise PatternError("empty alternative block")
-    members = tuple(_parse_seq(m, nested=True) for m in _split_members(inner))
+    members = tuple(_parse_seq(m, nested=True) for m in split_alternatives(inner))
     if negated and not _is_fixed_static(members):
         raise PatternError("can't apply negation to generic alternatives")
     return Alt(members, negated), end + 1
