@@ -89,8 +89,11 @@ class Sampler:
             self._stop.wait(self.interval)
 
     def stop(self) -> float:
+        """Stop sampling; one last sample first, so a process still running (clamd after its load) is
+        measured even when it got ready before the sampler's first reading of it."""
         self._stop.set()
         self._thread.join()
+        self.peak_kb = max(self.peak_kb, tree_pss_kb(self.roots))
         return round(self.peak_kb / 1024, 1)
 
 
