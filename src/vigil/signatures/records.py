@@ -49,11 +49,13 @@ class HashBatch:
     """Consecutive plain whole-file hash lines of one database file and algorithm, kept as columns.
 
     A 1M-line `.hdb` would otherwise be a million HashSig, SigMeta and Origin objects built only to be
-    flattened into the sorted hash arrays; a batch goes into them directly. `names` are reported names.
+    flattened into the sorted hash arrays; a batch goes into them directly. `names` are the names as
+    written; `reported()` gives them as ClamAV reports them.
     """
 
     file: str
     algo: HashAlgo
+    official: bool = False
     digests: list[bytes] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
@@ -62,11 +64,15 @@ class HashBatch:
     def __len__(self) -> int:
         return len(self.digests)
 
+    def reported(self) -> list[str]:
+        return [reported_name(name, self.official) for name in self.names]
+
     def sigs(self) -> list[HashSig]:
-        """The same signatures one object per line (for tools and tests that want records)."""
+        """The same signatures one object per line, exactly as the line-by-line parser makes them."""
+        rows = zip(self.digests, self.sizes, self.names, self.reported(), self.lines, strict=True)
         return [
-            HashSig(SigMeta(name, name, Origin(self.file, line)), self.algo, digest, size)
-            for digest, size, name, line in zip(self.digests, self.sizes, self.names, self.lines, strict=True)
+            HashSig(SigMeta(name, reported, Origin(self.file, line)), self.algo, digest, size)
+            for digest, size, name, reported, line in rows
         ]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
 
 from vigil.signatures.records import (
     AllowHash,
@@ -123,21 +122,6 @@ _PLAIN_FILE_LINE = re.compile(r"([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}
 _ALGO_BY_LEN = {32: HashAlgo.MD5, 40: HashAlgo.SHA1, 64: HashAlgo.SHA256}
 
 
-def _plain_file_sigs(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
-    fullmatch, official, file, ignored = _PLAIN_FILE_LINE.fullmatch, ctx.official, ctx.file, ctx.is_ignored
-    for lineno, text in lines:
-        found = fullmatch(text)
-        if found is None or int(found.group(2)) >= _MAX_SIZE:
-            yield from _checked_sigs(((lineno, text),), ctx, _FILE, HashScope.FILE)  # in place: order matters
-            continue
-        hex_digest, size, name = found.groups()
-        if ignored(name, text):
-            continue
-        meta = SigMeta(name, reported_name(name, official), Origin(file, lineno))
-        algo = _ALGO_BY_LEN[len(hex_digest)]
-        yield HashSig(meta, algo, bytes.fromhex(hex_digest), int(size), HashScope.FILE)
-
-
 def parse_hdb_columns(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig | HashBatch]:
     """`parse_hdb` for the loader: plain lines gathered into HashBatch columns (per algorithm, flushed
     before any other line so load order, which decides between equal hashes, is kept)."""
@@ -146,20 +130,21 @@ def parse_hdb_columns(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> It
     for lineno, text in lines:
         found = fullmatch(text)
         if found is None or int(found.group(2)) >= _MAX_SIZE:
-            yield from _flush(batches, ctx.official)
-            yield from _checked_sigs(((lineno, text),), ctx, _FILE, HashScope.FILE)
+            yield from _flush(batches)
+            yield from _checked_sigs(((lineno, text),), ctx, _FILE, HashScope.FILE)  # in place: order matters
             continue
         hex_digest, size, name = found.groups()
         if ignored(name, text):
             continue
-        batch = batches.get(len(hex_digest))
+        width = len(hex_digest)
+        batch = batches.get(width)
         if batch is None:
-            batch = batches[len(hex_digest)] = HashBatch(ctx.file, _ALGO_BY_LEN[len(hex_digest)])
+            batch = batches[width] = HashBatch(ctx.file, _ALGO_BY_LEN[width], ctx.official)
         batch.digests.append(bytes.fromhex(hex_digest))
         batch.sizes.append(int(size))
         batch.names.append(name)
         batch.lines.append(lineno)
-    yield from _flush(batches, ctx.official)
+    yield from _flush(batches)
 
 
 #: A whole `.hdb/.hsb` of plain lines, read in one regex pass (the per-line parser costs ~3 us a line).
@@ -179,34 +164,26 @@ def plain_file_batches(data: bytes, ctx: ParseContext) -> list[HashBatch] | None
     sizes = list(map(int, size_texts))
     if max(sizes) >= _MAX_SIZE:
         return None
-    reported = list(map(reported_name, names, repeat(ctx.official)))
     if len(set(map(len, hexes))) == 1:
         digests = list(map(bytes.fromhex, hexes))
         lines = list(range(1, len(rows) + 1))
-        return [HashBatch(ctx.file, _ALGO_BY_LEN[len(hexes[0])], digests, sizes, reported, lines)]
+        algo = _ALGO_BY_LEN[len(hexes[0])]
+        return [HashBatch(ctx.file, algo, ctx.official, digests, sizes, list(names), lines)]
     by_width: dict[int, list[int]] = {}
     for index, hex_digest in enumerate(hexes):
         by_width.setdefault(len(hex_digest), []).append(index)
     return [
-        HashBatch(ctx.file, _ALGO_BY_LEN[width], [bytes.fromhex(hexes[i]) for i in picked],
-                  [sizes[i] for i in picked], [reported[i] for i in picked], [i + 1 for i in picked])
+        HashBatch(ctx.file, _ALGO_BY_LEN[width], ctx.official, [bytes.fromhex(hexes[i]) for i in picked],
+                  [sizes[i] for i in picked], [names[i] for i in picked], [i + 1 for i in picked])
         for width, picked in by_width.items()
     ]
 
 
-def _flush(batches: dict[int, HashBatch], official: bool) -> Iterator[HashBatch]:
-    for batch in batches.values():
-        batch.names = [reported_name(name, official) for name in batch.names]
-        yield batch
+def _flush(batches: dict[int, HashBatch]) -> Iterator[HashBatch]:
+    yield from batches.values()
     batches.clear()
 
 
-def _hash_sigs(
-    lines: Iterable[tuple[int, str]], ctx: ParseContext, layout: _Layout, scope: HashScope
-) -> Iterator[HashSig]:
-    if layout is _FILE:
-        return _plain_file_sigs(lines, ctx)
-    return _checked_sigs(lines, ctx, layout, scope)
 
 
 def _checked_sigs(
@@ -222,18 +199,20 @@ def _checked_sigs(
 
 
 def parse_hdb(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
-    """`.hdb .hsb .hdu .hsu`: `HASH:SIZE:NAME[:MinFL[:MaxFL]]`."""
-    return _hash_sigs(lines, ctx, _FILE, HashScope.FILE)
+    """`.hdb .hsb .hdu .hsu`: `HASH:SIZE:NAME[:MinFL[:MaxFL]]`, one HashSig per line (the loader takes
+    `parse_hdb_columns`, the same parse without the per-line objects)."""
+    for record in parse_hdb_columns(lines, ctx):
+        yield from record.sigs() if isinstance(record, HashBatch) else (record,)
 
 
 def parse_mdb(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
     """`.mdb .msb .mdu .msu`: `SECTIONSIZE:HASH:NAME[:MinFL[:MaxFL]]` (size first, unlike .hdb)."""
-    return _hash_sigs(lines, ctx, _SECTION, HashScope.PE_SECTION)
+    return _checked_sigs(lines, ctx, _SECTION, HashScope.PE_SECTION)
 
 
 def parse_imp(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[HashSig]:
     """`.imp`: `IMPHASH:IMPSIZE:NAME[:MinFL[:MaxFL]]`; `*` needs no level (the format postdates 73)."""
-    return _hash_sigs(lines, ctx, _IMPORT, HashScope.PE_IMPORT)
+    return _checked_sigs(lines, ctx, _IMPORT, HashScope.PE_IMPORT)
 
 
 def parse_fp(lines: Iterable[tuple[int, str]], ctx: ParseContext) -> Iterator[AllowHash]:

@@ -184,7 +184,7 @@ class HashIndex:
 def _add_batch(rows: _Rows, batch: HashBatch, names: NameTable, file_id: int) -> None:
     rows.digests += batch.digests
     rows.sizes += batch.sizes
-    rows.names += names.append_many(batch.names)
+    rows.names += names.append_many(batch.reported())
     rows.files += [file_id] * len(batch)
     rows.lines += batch.lines
 
