@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from vigil.engine import scancache
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -74,3 +76,49 @@ def test_a_changed_file_loads_the_database_and_is_rescanned(tmp_path: Path) -> N
     out, probe = _run(tmp_path, db, files, "-j", "2")
     assert "vigil.signatures.database" in probe["heavy"]
     assert "clean3.txt: Test.Eicar.UNOFFICIAL FOUND" in out and out.count("FOUND") == 2
+
+
+def test_after_a_hash_only_update_the_engine_rechecks_and_the_next_rescan_is_fast(tmp_path: Path) -> None:
+    """The main-process answer has no hash index, so a verdict stamped with older hashes is a miss
+    there; the engine re-checks it without reading the file, re-stamps it, and the run after that is
+    answered without the database again."""
+    db, files = _tree(tmp_path)
+    _run(tmp_path, db, files)
+    with (db / "big.hdb").open("a") as fh:
+        fh.write(f"{hashlib.md5(b'unrelated').hexdigest()}:77:Unrelated.Hash\n")
+    out, probe = _run(tmp_path, db, files, "--json")
+    assert "vigil.signatures.database" in probe["heavy"]
+    results = [json.loads(line) for line in out.splitlines() if '"type":"result"' in line]
+    clean = [r for r in results if r["status"] == "clean"]
+    assert len(clean) == 20 and all(r["cached"] for r in clean)  # re-checked from stored digests
+    infected = [r for r in results if r["status"] == "infected"]
+    assert [r["cached"] for r in infected] == [False]  # a detection is only reused under its database
+    _, probe = _run(tmp_path, db, files)
+    assert probe["heavy"] == []
+
+
+def test_a_database_broken_after_its_facts_were_read_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run reads the database's facts first and loads it only for a file that must be scanned; if
+    a signature file got a bad line in between, that load fails with file and line, not a traceback."""
+    from vigil.cli import database as run_database
+    from vigil.cli.main import main
+
+    db, files = _tree(tmp_path)
+    monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["scan", "-r", "--no-summary", "-d", str(db), str(files)]) == 1
+    (files / "sub" / "clean3.txt").write_bytes(b"changed, so it must be scanned\n")
+    read_facts = run_database.cached_facts
+
+    def facts_then_break(*args: object, **kwargs: object) -> object:
+        facts = read_facts(*args, **kwargs)  # type: ignore[arg-type]
+        with (db / "eicar.ndb").open("a") as fh:
+            fh.write("Broken.Line:0:*:zz\n")
+        return facts
+
+    monkeypatch.setattr(run_database, "cached_facts", facts_then_break)
+    capsys.readouterr()
+    code = main(["scan", "-r", "--no-summary", "-d", str(db), str(files)])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and "eicar.ndb:2" in err and "Traceback" not in err

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vigil.engine.scancache import CachedVerdict, FileKey, ScanCache
 from vigil.engine.verdict import fold
@@ -31,9 +30,6 @@ from vigil.types import (
     ScanTarget,
     Verdict,
 )
-
-if TYPE_CHECKING:
-    from vigil.signatures.match.hashes import HashIndex
 
 #: Bumped when the encoding changes; an entry in another encoding is treated as a miss.
 _ENCODING = 1
@@ -129,18 +125,15 @@ def cached_report(
 
 @dataclass(frozen=True, slots=True)
 class CacheOracle:
-    """Answers path targets from file metadata alone (no open, no read) when the cache knows them.
-
-    `hashes` is the loaded hash index when there is one: a clean verdict stamped with older hash
-    signatures is then re-checked; without it that is a miss, and the file goes to a real engine.
-    """
+    """Answers path targets from file metadata alone (no open, no read) when the cache knows them,
+    without the database: a clean verdict stamped with older hash signatures is a miss here, and the
+    engine that then gets the file re-checks it against the new hashes."""
 
     cache: ScanCache
     scope: str
     hashes_version: str
     settings: ScanSettings
     db_version: str
-    hashes: Callable[[], HashIndex | None] = lambda: None
 
     def __call__(self, target: ScanTarget) -> ScanReport | None:
         if target.path is None:
@@ -149,7 +142,7 @@ class CacheOracle:
             key = FileKey.of(os.stat(target.path))
         except OSError:
             return None
-        found = self.cache.lookup(key, self.scope, self.hashes_version, self.hashes())
+        found = self.cache.lookup(key, self.scope, self.hashes_version, None)
         if found is None:
             return None
         return cached_report(target, key, found, self.settings, self.db_version, time.monotonic())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from vigil.engine.cached import CacheOracle, cached_report, encode_report
+from vigil.engine.cached import cached_report, encode_report
 from vigil.engine.scancache import CachedVerdict, FileKey, ScanCache, cache_scope
 from vigil.engine.target import target_bytes
 from vigil.engine.verdict import fold
@@ -45,17 +45,6 @@ class Engine:
                 target, ctx, started, errors=(f"internal error: {type(exc).__name__}: {exc}",)
             )
 
-    def cached(self, target: ScanTarget) -> ScanReport | None:
-        """The cached report for a path target, from metadata alone (no open, no read); None when the
-        file must be scanned. Lets a front end answer unchanged files without a worker round trip."""
-        return self.oracle(target) if self.cache is not None else None
-
-    @property
-    def oracle(self) -> CacheOracle:
-        assert self.cache is not None
-        return CacheOracle(self.cache, self._scope, self.db.hashes_version, self.settings, self.db.version,
-                           lambda: self.db.hashes.file)
-
     def _file_key(self, fd: int | None) -> FileKey | None:
         return FileKey.of(os.fstat(fd)) if fd is not None and self.cache is not None else None
 
@@ -71,7 +60,7 @@ class Engine:
             return
         if FileKey.of(os.fstat(fd)) != key:
             return
-        encoded = encode_report(report) if report.infected and _has_signature_hit(report) else ""
+        encoded = encode_report(report) if _has_signature_hit(report) else ""
         layers = [layer.digests for layer in report.layers]
         self.cache.store(key, self._scope, self.db.hashes_version, layers, report.limits_hit, encoded)
 
