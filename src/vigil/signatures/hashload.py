@@ -46,10 +46,16 @@ class FileHashes:
     files: list[str]
 
 
-class _Helper:
-    """One helper interpreter indexing hash files."""
+class FileHashLoad:
+    """The helper interpreter indexing one directory's hash files; `result()` waits for its index.
+
+    (Two helpers, one per half of the files, were measured too: no faster on two cores, where this
+    process and hyperscan's threads already keep both busy.)
+    """
 
     def __init__(self, files: list[str], detect_pua: bool, official: bool) -> None:
+        self.files = files
+        self._options = (detect_pua, official)
         self._proc = subprocess.Popen(
             [sys.executable, "-c", "from vigil.signatures.hashload import child_main; child_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -62,6 +68,13 @@ class _Helper:
         self._reader.start()
 
     def result(self) -> FileHashes:
+        """The helper's index, or the same index built here when the helper failed to deliver."""
+        try:
+            return self._delivered()
+        except HelperFailed:
+            return build_file_hashes(self.files, *self._options)
+
+    def _delivered(self) -> FileHashes:
         self._reader.join()
         output, errors = self._streams[0] if self._streams else (b"", b"")
         if self._proc.returncode != 0:
@@ -80,29 +93,6 @@ class _Helper:
     def cancel(self) -> None:
         self._proc.kill()
         self._reader.join()
-
-
-class FileHashLoad:
-    """The helper for one directory's hash files; `result()` waits for its index.
-
-    (Two helpers, one per half of the files, were measured too: no faster on two cores, where this
-    process and hyperscan's threads already keep both busy.)
-    """
-
-    def __init__(self, files: list[str], detect_pua: bool, official: bool) -> None:
-        self.files = files
-        self._options = (detect_pua, official)
-        self._helper = _Helper(files, detect_pua, official)
-
-    def result(self) -> FileHashes:
-        """The helper's index, or the same index built here when the helper failed to deliver."""
-        try:
-            return self._helper.result()
-        except HelperFailed:
-            return build_file_hashes(self.files, *self._options)
-
-    def cancel(self) -> None:
-        self._helper.cancel()
 
 
 def start(paths: list[str], detect_pua: bool, official: bool) -> FileHashLoad | None:

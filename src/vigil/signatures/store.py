@@ -114,6 +114,8 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
         for algo, columns in index.columns.items():
             _write_columns(writer, f"h.{scope}.{algo.value}", columns)
     ready, db.encoded = db.encoded, {}
+    if len(ready.get("bodies", (b"", [0]))[1]) - 1 != len(db.bodies):
+        ready = {}  # encoded from other records than this database holds: encode again
     writer.records("bodies", list(db.bodies), ready.get("bodies"))
     writer.records("logicals", list(db.logicals), ready.get("logicals"))
     logical_entries = list(db.content.entries[len(db.bodies) :])  # body entries are rebuilt from bodies
