@@ -8,12 +8,16 @@ its `nocomment.html` view, which must equal ours byte for byte.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from vigil.engine import normalise
 from vigil.engine.normalise import normalise_html, normalise_text
 
 needs_clamscan = pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
@@ -95,3 +99,12 @@ def test_notags_view_matches_clamscan_on_a_page() -> None:
 
     page = b'<html><body><p>Hello   <b>World</b></p>\n<script>var X = 1;</script><a href="http://x">Link</a>'
     assert html_notags(normalise_html(page)) == b" hello world http://x link "
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200).map(lambda b: bytes(c if c % 3 else 0x20 for c in b)))
+def test_space_squeezing_equals_the_regex_definition(data: bytes) -> None:
+    """normalise_text squeezes with split/join for speed; it must equal "every run of spaces, at the
+    ends too, becomes one" written as a regex over the translated bytes."""
+    spaced = data.translate(normalise._TEXT_MAP, normalise._DROPPED)
+    assert normalise.normalise_text(data) == re.sub(rb" {2,}", b" ", spaced)

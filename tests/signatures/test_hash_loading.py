@@ -126,3 +126,27 @@ def test_a_helper_that_dies_is_replaced_by_loading_here(
     monkeypatch.setattr(hashload.sys, "executable", "/bin/false")
     _write_db(tmp_path / "db", 500)
     _check(tmp_path / "db", tmp_path / "db")
+
+
+def test_an_early_compile_of_other_records_is_not_used() -> None:
+    """build_database takes the early hyperscan compile only for exactly the signatures it holds."""
+    from vigil.signatures.database import EarlyContent, build_database
+    from vigil.signatures.formats.ndb import parse_ndb
+
+    ctx = ParseContext("x.ndb")
+    first = list(parse_ndb([(1, "A:0:*:4142434445")], ctx))
+    second = list(parse_ndb([(1, "B:0:*:5152535455")], ctx))
+    early = EarlyContent()
+    early(first)
+    db = build_database(second, ["x.ndb"], early)
+    assert [db.content.owner(e)[0] for e in db.content.candidates(frozenset({0}), b"..QRSTU..")] == [0]
+    assert db.content.candidates(frozenset({0}), b"..ABCDE..") == []
+
+
+def test_names_with_a_newline_keep_their_boundaries() -> None:
+    from vigil.signatures.names import NameTable
+
+    table = NameTable()
+    ids = table.append_many(["one", "two\nlines", "three"])
+    table.freeze()
+    assert [table[i] for i in ids] == ["one", "two\nlines", "three"]

@@ -192,3 +192,18 @@ def test_key_rotation(v1: str, tmp_path: Path, mirror: Mirror, setup: Setup, sig
     publish(mirror, *make_bundle(other_key, 2, {"sigs.hdb": hdb("beta")}))
     assert update(v1) == 0
     assert active_version(setup) == 2
+
+
+def test_signed_bundle_that_does_not_load_leaves_nothing_behind(
+    v1: str, mirror: Mirror, setup: Setup, signing_key, capsys
+) -> None:
+    """A well-signed bundle with a malformed signature line fails its test load in versions/ (where it
+    was moved to be loaded as it would run): it is deleted, and version 1 stays current."""
+    before = sorted(os.listdir(setup.root / "versions"))
+    history = activate.history(str(setup.root))
+    publish(mirror, *make_bundle(signing_key, 2, {"sigs.hdb": hdb("beta"), "bad.ndb": b"Bad.Sig:0:*:zz\n"}))
+    assert update(v1) == 1
+    assert "bad.ndb:1" in capsys.readouterr().err
+    assert sorted(os.listdir(setup.root / "versions")) == before
+    assert activate.history(str(setup.root)) == history and active_version(setup) == 1
+    assert detect(setup, b"alpha") == "alpha.UNOFFICIAL" and detect(setup, b"beta") is None
