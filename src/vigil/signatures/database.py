@@ -84,6 +84,18 @@ def logical_entries(logicals: Sequence[LogicalSig]) -> Iterable[ContentEntry]:
                 yield ContentEntry(sub.pattern, sub.offset, sig.tdb.target, index, sub_index)
 
 
+def content_records(records: Iterable[object]) -> tuple[tuple[BodySig, ...], tuple[LogicalSig, ...]]:
+    """The body and the logical signatures among `records`, in load order (their indexes are ids)."""
+    listed = list(records)
+    bodies = tuple(r for r in listed if isinstance(r, BodySig))
+    return bodies, tuple(r for r in listed if isinstance(r, LogicalSig))
+
+
+def content_entries(bodies: Sequence[BodySig], logicals: Sequence[LogicalSig]) -> list[ContentEntry]:
+    """What the content matcher compiles: every body pattern, then every logical content subsignature."""
+    return [*_body_entries(bodies), *logical_entries(logicals)]
+
+
 _Started = tuple[tuple[BodySig, ...], tuple[LogicalSig, ...], "Future[ContentMatcher]"]
 
 
@@ -99,10 +111,9 @@ class EarlyContent:
         self._started: _Started | None = None
 
     def __call__(self, records: Sequence[object]) -> None:
-        bodies = tuple(r for r in records if isinstance(r, BodySig))
-        logicals = tuple(r for r in records if isinstance(r, LogicalSig))
-        entries = [*_body_entries(bodies), *logical_entries(logicals)]
-        self._started = (bodies, logicals, self._pool.submit(ContentMatcher, entries))
+        bodies, logicals = content_records(records)
+        compiling = self._pool.submit(ContentMatcher, content_entries(bodies, logicals))
+        self._started = (bodies, logicals, compiling)
 
     def take(
         self, bodies: Sequence[BodySig], logicals: Sequence[LogicalSig]
@@ -133,9 +144,8 @@ def build_database(
     for record in records:
         kind = "HashSig" if isinstance(record, HashBatch) else type(record).__name__  # one list: load order
         buckets.setdefault(kind, []).append(record)
-    bodies = tuple(b for b in buckets.pop("BodySig", []) if isinstance(b, BodySig))
-    logicals = tuple(s for s in buckets.pop("LogicalSig", []) if isinstance(s, LogicalSig))
-    entries = [*_body_entries(bodies), *logical_entries(logicals)]
+    bodies, logicals = content_records([*buckets.pop("BodySig", []), *buckets.pop("LogicalSig", [])])
+    entries = content_entries(bodies, logicals)
     started = early.take(bodies, logicals) if early is not None else None
     # hyperscan compiles with the GIL released: let it run while this thread builds the hash columns
     with ThreadPoolExecutor(max_workers=1) as compiler:

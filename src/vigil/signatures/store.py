@@ -79,14 +79,12 @@ class _Writer:
 def encode_content(records: Sequence[object]) -> dict[str, tuple[bytes, list[int]]]:
     """The body and logical signature lists as `save` writes them, encoded ahead of time from parsed
     records (in the order `build_database` keeps them)."""
-    from vigil.signatures.database import logical_entries
-    from vigil.signatures.formats.ldb import LogicalSig
+    from vigil.signatures.database import content_records, logical_entries
 
-    bodies = [r for r in records if isinstance(r, BodySig)]
-    logicals = [r for r in records if isinstance(r, LogicalSig)]
+    bodies, logicals = content_records(records)
     return {
-        "bodies": codec.dumps_lines(bodies),
-        "logicals": codec.dumps_lines(logicals),
+        "bodies": codec.dumps_lines(list(bodies)),
+        "logicals": codec.dumps_lines(list(logicals)),
         "entries": codec.dumps_lines(list(logical_entries(logicals))),
     }
 
