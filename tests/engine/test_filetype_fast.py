@@ -123,3 +123,14 @@ def test_html_markers_in_text_still_type_as_html() -> None:
     page = b"hello <script>alert(1)</script>"
     assert filetype.identify(page) is FileType.HTML
     assert filetype.identify(page.decode().encode("utf-16-le")) is FileType.HTML_UTF16
+
+
+def test_a_user_magic_table_is_built_once_per_rule_set() -> None:
+    """Typing runs per layer; a database's .ftm rules must not rebuild (and recompile) the table each time."""
+    from vigil.signatures.formats.ftm import MagicRule
+
+    rules = (MagicRule(1, "*", "3c7669676c3e", "Vigil", FileType.ANY, FileType.HTML),)  # "<vigl>"
+    table = filetype._table_for(rules)
+    assert filetype._table_for(tuple(rules)) is table
+    assert filetype.identify(b"text <vigl> text", rules) is FileType.HTML
+    assert filetype.identify(b"text <vigl> text") is FileType.TEXT_ASCII

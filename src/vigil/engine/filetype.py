@@ -20,7 +20,7 @@ import codecs
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Protocol
 
 from vigil.engine.magic_syntax import NeedleIndex, hex_regex, required_literal
@@ -167,9 +167,16 @@ def _builtin_table() -> _Table:
 
 
 def _table_for(extra_rules: Sequence[MagicRuleLike]) -> _Table:
-    """User type-0 lines replace the built-in table wholesale; user type-1 lines are added to it."""
     if not extra_rules:
         return _builtin_table()
+    return _user_table(tuple(extra_rules))
+
+
+@lru_cache(maxsize=8)
+def _user_table(extra_rules: tuple[MagicRuleLike, ...]) -> _Table:
+    """User type-0 lines replace the built-in table wholesale; user type-1 lines are added to it.
+
+    Built once per rule set, not per layer: a table's literal index compiles a hyperscan database."""
     user = _assemble(_compile_rule(rule) for rule in extra_rules)
     if user.fixed:
         return user
