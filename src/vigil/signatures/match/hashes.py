@@ -107,8 +107,8 @@ def _plus(order: list[int], base: int) -> array[int]:
     can carry: every value fits in 32 bits)."""
     lanes = array("I", order)
     if base:
-        ones = array("I", [base]) * len(lanes)
-        total = int.from_bytes(lanes.tobytes(), "little") + int.from_bytes(ones.tobytes(), "little")
+        bases = array("I", [base]) * len(lanes)
+        total = int.from_bytes(lanes.tobytes(), "little") + int.from_bytes(bases.tobytes(), "little")
         lanes = array("I")
         lanes.frombytes(total.to_bytes(4 * len(order), "little"))
     return lanes
