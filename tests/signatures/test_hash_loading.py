@@ -150,3 +150,14 @@ def test_names_with_a_newline_keep_their_boundaries() -> None:
     ids = table.append_many(["one", "two\nlines", "three"])
     table.freeze()
     assert [table[i] for i in ids] == ["one", "two\nlines", "three"]
+
+
+@pytest.mark.parametrize("official", [False, True])
+@pytest.mark.parametrize(
+    "names", [["a", "b"], ["a", "b (Clam)", "c"], [], ["x\ny", "z"], ["a (Clam)"], ["only"]]
+)
+def test_batch_reported_names_equal_the_naming_rule(names: list[str], official: bool) -> None:
+    from vigil.signatures.records import HashBatch, reported_name
+
+    batch = HashBatch("f.hdb", HashAlgo.MD5, official, names=list(names))
+    assert batch.reported() == [reported_name(name, official) for name in names]

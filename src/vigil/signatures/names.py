@@ -32,8 +32,9 @@ class NameTable:
         """New ids for a column of names without interning them: hash signature names are nearly all
         distinct, and a dict of a million of them costs more than the duplicates save."""
         start = len(self)
-        if names and not any("\n" in name for name in names):  # names from database lines never have one
-            self._pending += "\n".join(names).encode("utf-8", "surrogateescape").split(b"\n")
+        joined = "\n".join(names)
+        if names and joined.count("\n") == len(names) - 1:  # names from database lines never have one
+            self._pending += joined.encode("utf-8", "surrogateescape").split(b"\n")
         else:
             self._pending += [name.encode("utf-8", "surrogateescape") for name in names]
         return range(start, start + len(names))

@@ -65,7 +65,14 @@ class HashBatch:
         return len(self.digests)
 
     def reported(self) -> list[str]:
-        return [reported_name(name, self.official) for name in self.names]
+        """The names as reported; for the usual column (one name per line, no ` (Clam)` suffix) with
+        whole-column string operations instead of a call per name."""
+        joined = "\n".join(self.names)
+        if " (Clam)" in joined or joined.count("\n") != max(len(self.names) - 1, 0):
+            return [reported_name(name, self.official) for name in self.names]
+        if self.official or not self.names:
+            return list(self.names)
+        return (joined.replace("\n", ".UNOFFICIAL\n") + ".UNOFFICIAL").split("\n")
 
     def sigs(self) -> list[HashSig]:
         """The same signatures one object per line, exactly as the line-by-line parser makes them."""
