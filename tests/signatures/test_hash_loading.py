@@ -161,3 +161,41 @@ def test_batch_reported_names_equal_the_naming_rule(names: list[str], official: 
 
     batch = HashBatch("f.hdb", HashAlgo.MD5, official, names=list(names))
     assert batch.reported() == [reported_name(name, official) for name in names]
+
+
+_MD5, _SHA1, _SHA256 = (hashlib.new(a, b"x").hexdigest() for a in ("md5", "sha1", "sha256"))
+
+
+@pytest.mark.parametrize(
+    ("text", "bulk"),
+    [
+        (f"{_MD5}:5:A\n{_SHA1}:6:B\n{_SHA256}:7:C\n{_MD5}:5:A.Later\n", True),  # widths mixed, dup
+        (f"{_MD5}:5:A\r\n{_SHA256}:7:C\r\r\n", True),  # CRLF line ends
+        (f"{_MD5}:5:A\n{_SHA256}:7:No.Final.Newline", True),
+        (f"{_MD5.upper()}:5:Upper\n{_MD5}:5:Lower.Later\n", False),  # same digest: later line wins
+        (f"# a comment\n{_MD5}:5:A\n{_SHA256}:7:After.Comment\n", False),
+        (f"{_MD5}:5:Level:51\n{_SHA256}:7:B\n", False),
+        (f"{_MD5}:5:Name with spaces\n", True),
+    ],
+)
+def test_whole_file_pass_equals_the_line_parser(tmp_path: Path, text: str, bulk: bool) -> None:
+    """The one-regex whole-file path takes only what it can read exactly; either way the index is the
+    line parser's (digests compare as bytes, whatever their case in the file)."""
+    from vigil.signatures.formats.hashes import plain_file_batches
+
+    root = tmp_path / "db"
+    root.mkdir()
+    (root / "m.hdb").write_text(text, newline="")
+    (root / "c.ndb").write_text("Body.One:0:*:41424344454647\n")
+    batches = plain_file_batches(text.encode(), ParseContext(str(root / "m.hdb")))
+    assert (batches is not None) == bulk
+    _check(root, root)
+
+
+def test_a_digest_of_no_known_width_is_named_by_line(tmp_path: Path) -> None:
+    root = tmp_path / "db"
+    root.mkdir()
+    (root / "m.hdb").write_text(f"{_MD5}:5:A\n{_MD5}abcd:5:Wide\n")
+    with pytest.raises(SignatureError) as caught:
+        load_database([str(root)], cache=False)
+    assert caught.value.file.endswith("m.hdb") and caught.value.line == 2

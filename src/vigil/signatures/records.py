@@ -49,20 +49,22 @@ class HashBatch:
     """Consecutive plain whole-file hash lines of one database file and algorithm, kept as columns.
 
     A 1M-line `.hdb` would otherwise be a million HashSig, SigMeta and Origin objects built only to be
-    flattened into the sorted hash arrays; a batch goes into them directly. `names` are the names as
-    written; `reported()` gives them as ClamAV reports them.
+    flattened into the sorted hash arrays; a batch goes into them directly. Digests stay lowercase hex
+    text, as written: strings sort in C's fastest comparison path and one `bytes.fromhex` of the joined,
+    sorted column makes the index blob. `names` are the names as written; `reported()` gives them as
+    ClamAV reports them.
     """
 
     file: str
     algo: HashAlgo
     official: bool = False
-    digests: list[bytes] = field(default_factory=list)
+    hexes: list[str] = field(default_factory=list)  # lowercase
     sizes: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.digests)
+        return len(self.hexes)
 
     def reported(self) -> list[str]:
         """The names as reported; for the usual column (one name per line, no ` (Clam)` suffix) with
@@ -76,9 +78,9 @@ class HashBatch:
 
     def sigs(self) -> list[HashSig]:
         """The same signatures one object per line, exactly as the line-by-line parser makes them."""
-        rows = zip(self.digests, self.sizes, self.names, self.reported(), self.lines, strict=True)
+        rows = zip(self.hexes, self.sizes, self.names, self.reported(), self.lines, strict=True)
         return [
-            HashSig(SigMeta(name, reported, Origin(self.file, line)), self.algo, digest, size)
+            HashSig(SigMeta(name, reported, Origin(self.file, line)), self.algo, bytes.fromhex(digest), size)
             for digest, size, name, reported, line in rows
         ]
 

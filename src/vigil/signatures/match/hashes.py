@@ -59,9 +59,10 @@ class HashColumns:
 
 @dataclass(slots=True)
 class _Rows:
-    """One algorithm's entries in load order, as parallel lists (no per-entry tuples)."""
+    """One algorithm's entries in load order, as parallel lists (no per-entry tuples); digests as
+    lowercase hex, whose string order is the digests' byte order."""
 
-    digests: list[bytes] = field(default_factory=list)
+    hexes: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     names: list[int] = field(default_factory=list)
     files: list[int] = field(default_factory=list)
@@ -69,16 +70,16 @@ class _Rows:
 
 
 def _columns(rows: _Rows, width: int) -> HashColumns:
-    digests = rows.digests
-    order = sorted(range(len(digests)), key=digests.__getitem__)  # stable: equal digests keep load order
+    hexes = rows.hexes
+    order = sorted(range(len(hexes)), key=hexes.__getitem__)  # stable: equal digests keep load order
     pick = _picker(order)
-    ordered = pick(digests)
+    ordered = pick(hexes)
     # each bucket (first two digest bytes) starts where bisect puts its smallest possible key
-    buckets = array("I", (bisect_left(ordered, prefix.to_bytes(2, "big")) for prefix in range(_BUCKETS)))
+    buckets = array("I", (bisect_left(ordered, f"{prefix:04x}") for prefix in range(_BUCKETS)))
     buckets.append(len(ordered))
     return HashColumns(
         width=width,
-        digests=b"".join(ordered),
+        digests=bytes.fromhex("".join(ordered)),
         buckets=buckets,
         sizes=array("q", pick(rows.sizes)),
         names=array("I", _reordered(rows.names, order, pick)),
@@ -142,7 +143,7 @@ class HashIndex:
                 _add_batch(algo_rows, sig, names, files.setdefault(sig.file, len(files)))
                 continue
             origin = sig.meta.origin
-            algo_rows.digests.append(sig.digest)
+            algo_rows.hexes.append(sig.digest.hex())
             algo_rows.sizes.append(_ANY_SIZE if sig.size is None else sig.size)
             algo_rows.names.append(names.add(sig.meta.reported))
             algo_rows.files.append(files.setdefault(origin.file, len(files)))
@@ -182,7 +183,7 @@ class HashIndex:
 
 
 def _add_batch(rows: _Rows, batch: HashBatch, names: NameTable, file_id: int) -> None:
-    rows.digests += batch.digests
+    rows.hexes += batch.hexes
     rows.sizes += batch.sizes
     rows.names += names.append_many(batch.reported())
     rows.files += [file_id] * len(batch)
