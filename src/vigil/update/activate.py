@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from vigil.errors import DatabaseError
@@ -88,14 +89,13 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def write_file(directory: str, name: str, data: bytes) -> None:
-    """Replace one file in a staging directory (unlink first: it may be a hard link to a live version)."""
+    """Replace one file in a staging directory (unlink first: it may be a hard link to a live version).
+    Not synced here: `commit` makes the whole version durable before it becomes current."""
     path = os.path.join(directory, name)
     if os.path.lexists(path):
         os.unlink(path)
     with open(path, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def remove_file(directory: str, name: str) -> None:
@@ -127,11 +127,16 @@ def commit(root: str, staging: str, label: str, test_load: Callable[[str], objec
     version_id = f"{sequence:06d}-{label}"
     final = os.path.join(root, _VERSIONS, version_id)
     os.rename(staging, final)
-    try:
-        test_load(final)
-    except BaseException:
-        discard(final)
-        raise
+    # fsync waits on the disk with the GIL released: the files reach it while the test load runs
+    with ThreadPoolExecutor(max_workers=1) as syncer:
+        synced = syncer.submit(_fsync_files, final)
+        try:
+            test_load(final)
+        except BaseException:
+            synced.exception()  # let it finish (its outcome no longer matters) before removing the files
+            discard(final)
+            raise
+        synced.result()
     _fsync_dir(os.path.join(root, _VERSIONS))
     _point_current(root, version_id)
     _write_history(root, [*past, version_id])
@@ -181,6 +186,15 @@ def _write_history(root: str, versions: list[str]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, os.path.join(root, _HISTORY))
+
+
+def _fsync_files(directory: str) -> None:
+    for name in os.listdir(directory):
+        fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_dir(path: str) -> None:

@@ -134,13 +134,18 @@ def read_bundle(data: bytes, *, limits: BundleLimits = BundleLimits(), source: s
     return Bundle(manifest, files)
 
 
+#: Stream reads of 1 MiB: tarfile's default 10 KiB record made 10,000 decompress calls for a 85 MB
+#: database, a third of the unpack time.
+_READ_CHUNK = 1 << 20
+
+
 def _members(data: bytes, limits: BundleLimits, source: str) -> list[tuple[str, bytes]]:
     members: list[tuple[str, bytes]] = []
     total = 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as gz:
             stream = cast(IO[bytes], gz)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=_READ_CHUNK) as tar:
                 for member in tar:
                     if not member.isreg():
                         raise DatabaseError(f"{source}: member {member.name!r} is not a regular file")
