@@ -78,11 +78,12 @@ def load_database(
         return build()
     from vigil.signatures import store
 
-    return store.load_cached(_cache_key(sources, detect_pua, official), build)
+    made_from = _cache_recipe(sources, detect_pua, official)
+    return store.load_cached(storekey.fingerprint(**made_from), build, recipe=made_from)
 
 
-def _cache_key(sources: Sequence[str], detect_pua: bool, official: bool) -> str:
-    return storekey.fingerprint(sources, {"detect_pua": detect_pua, "official": official})
+def _cache_recipe(sources: Sequence[str], detect_pua: bool, official: bool) -> dict[str, Any]:
+    return storekey.recipe(sources, {"detect_pua": detect_pua, "official": official})
 
 
 def cached_facts(
@@ -94,7 +95,8 @@ def cached_facts(
     sources = list(paths) if paths is not None else [DEFAULT_DATABASE]
     if _source_bytes(sources) < CACHE_THRESHOLD:
         return None
-    return storekey.read_facts(storekey.cache_root() / _cache_key(sources, detect_pua, official))
+    key = storekey.fingerprint(**_cache_recipe(sources, detect_pua, official))
+    return storekey.read_facts(storekey.cache_root() / key)
 
 
 #: Databases smaller than this compile in milliseconds; caching them would only litter the cache.

@@ -33,14 +33,17 @@ from vigil.signatures.formats.ndb import BodySig
 from vigil.signatures.match.content import ContentEntry, ContentMatcher, Group
 from vigil.signatures.match.hashes import AllowList, HashColumns, HashIndex, HashIndexes
 from vigil.signatures.names import NameTable
-from vigil.signatures.storekey import FORMAT, cache_root
+from vigil.signatures.storekey import FORMAT, cache_root, prune
 from vigil.types import HashAlgo
 
 _CRC_LIMIT = 1 << 20  # files up to this size are CRC-checked on every load; larger ones by size
 
 
-def load_cached(key: str, build: Callable[[], SignatureDB], root: Path | None = None) -> SignatureDB:
-    """The entry for `key` if it is sound, else `build()` and store the result for next time."""
+def load_cached(
+    key: str, build: Callable[[], SignatureDB], root: Path | None = None, recipe: dict[str, Any] | None = None
+) -> SignatureDB:
+    """The entry for `key` if it is sound, else `build()` and store the result for next time (with the
+    `recipe` the key was computed from, so a later build can tell when this entry is dead and prune it)."""
     entry = (root or cache_root()) / key
     if entry.is_dir():
         try:
@@ -49,9 +52,10 @@ def load_cached(key: str, build: Callable[[], SignatureDB], root: Path | None = 
             shutil.rmtree(entry, ignore_errors=True)
     db = build()
     try:
-        save(db, entry)
+        save(db, entry, recipe)
     except OSError:
         return db  # a read-only or full cache directory costs speed, never the scan
+    prune(entry.parent, keep=key)
     return db
 
 
@@ -89,13 +93,15 @@ def encode_content(records: Sequence[object]) -> dict[str, tuple[bytes, list[int
     }
 
 
-def save(db: SignatureDB, entry: Path) -> None:
+def save(db: SignatureDB, entry: Path, recipe: dict[str, Any] | None = None) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=entry.parent))
     try:
         writer = _Writer(staging)
         manifest = _write_all(db, writer)
         manifest["files"] = writer.files
+        if recipe is not None:
+            manifest["recipe"] = recipe
         (staging / "manifest.json").write_text(json.dumps(manifest))
         os.rename(staging, entry)
     except OSError:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,68 @@ def fingerprint(paths: Sequence[str], options: dict[str, object]) -> str:
             for name in sorted(os.listdir(path)):
                 digest.update(name.encode("utf-8", "surrogateescape") + _identity(os.path.join(path, name)))
     return digest.hexdigest()[:32]
+
+
+def recipe(paths: Sequence[str], options: dict[str, object]) -> dict[str, Any]:
+    """What `fingerprint` was computed from, as an entry's manifest records it for `prune`."""
+    return {"paths": list(paths), "options": dict(options)}
+
+
+#: A `.build-*` directory this old belongs to a builder that died (a build takes seconds to minutes).
+STALE_BUILD_SECONDS = 3600
+
+
+def prune(root: Path, keep: str) -> list[str]:
+    """Remove the entries no load can ask for again; returns their names.
+
+    Every update and every edited database file makes a new entry (of about 130 MB for 2M hashes);
+    without this the cache grows by one per update, forever. An entry is dead when its recorded recipe
+    no longer fingerprints to its name (a source file was replaced, touched or removed: its inode or
+    ctime cannot come back), or when it is of another format or Vigil version. A process that has a
+    dead entry mapped keeps reading it (unlinked files stay readable while mapped); one that opens it
+    meanwhile sees a broken entry and rebuilds. Entries without a recipe are kept.
+    """
+    removed: list[str] = []
+    try:
+        entries = [e for e in os.scandir(root) if e.name != keep and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".build-"):
+            dead = _older_than(entry.path, STALE_BUILD_SECONDS)
+        else:
+            dead = _unreachable(Path(entry.path))
+        if dead:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _older_than(path: str, seconds: float) -> bool:
+    try:
+        return time.time() - os.stat(path).st_mtime > seconds
+    except OSError:
+        return False
+
+
+def _unreachable(entry: Path) -> bool:
+    try:
+        manifest = json.loads((entry / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False  # not an entry this code wrote whole; a load of it would rebuild it anyway
+    if not isinstance(manifest, dict):
+        return False
+    if manifest.get("format") != FORMAT or manifest.get("vigil") != vigil.__version__:
+        return True
+    made_from = manifest.get("recipe")
+    if not isinstance(made_from, dict):
+        return False
+    paths, options = made_from.get("paths"), made_from.get("options")
+    if not isinstance(options, dict) or not isinstance(paths, list):
+        return False
+    if not all(isinstance(path, str) for path in paths):
+        return False
+    return fingerprint(paths, options) != entry.name
 
 
 def _identity(path: str) -> bytes:
