@@ -1,11 +1,15 @@
 """Persistent scan cache: an unchanged file is not read again (the idea behind Kaspersky's iChecker).
 
-Two tables in one SQLite file (WAL, so several scanners share it safely):
+Three tables in one SQLite file (WAL, so several scanners share it safely):
 
 * `files`: (device, inode) -> size, mtime_ns, ctime_ns and the content's SHA-256, as last seen;
 * `verdicts`: (content SHA-256, scope) -> the digests of every layer of that content, the version of
   the hash signatures it was last checked against, the limits the scan hit and, for a detection, the
-  report's detections and layers with all their evidence.
+  report's detections and layers with all their evidence;
+* `scopes`: when each scope was last used. Every database update starts a new scope and re-stores every
+  file under it; when a new scope appears, only the `KEEP_SCOPES` most recently used ones keep their
+  verdicts (several scanners with different settings, and the version a rollback returns to), and file
+  rows left without any verdict go too. Without this the file grew by a copy of every verdict per update.
 
 `scope` is the digest of everything except whole-file hash signatures (body, logical, YARA, allow and
 ignore lists, section hashes...) plus the scan settings, so any such change misses. A change of the
@@ -53,7 +57,12 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS verdicts (
     sha256 BLOB NOT NULL, scope TEXT NOT NULL, hashes_version TEXT NOT NULL, layers TEXT NOT NULL,
     limits TEXT NOT NULL, report TEXT NOT NULL, PRIMARY KEY (sha256, scope));
+CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, used_ns INTEGER NOT NULL);
 """
+#: Scopes whose verdicts survive the arrival of a new one.
+KEEP_SCOPES = 8
+#: A reader refreshes its scope's last use at most this often (a fully cached rescan writes nothing else).
+_TOUCH_EVERY_NS = 3600 * 10**9
 
 
 class FileKey(NamedTuple):
@@ -181,6 +190,11 @@ class ScanCache:
             query = "SELECT sha256, hashes_version, limits, report FROM verdicts WHERE scope=?"
             self._verdicts = {row[0]: _Stamp(*row[1:]) for row in db.execute(query, (scope,))}
             self._scope = scope
+            used = db.execute("SELECT used_ns FROM scopes WHERE scope=?", (scope,)).fetchone()
+            if used is None or time.time_ns() - int(used[0]) > _TOUCH_EVERY_NS:
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    _use_scopes(db, {scope})
         return self._files, self._verdicts
 
     def store(
@@ -218,6 +232,23 @@ class ScanCache:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
             self._conn.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)", verdicts)
+            _use_scopes(self._conn, {entry.scope for entry in pending})
+
+
+def _use_scopes(conn: sqlite3.Connection, scopes: set[str]) -> None:
+    """Stamp `scopes` as used now (inside the caller's transaction); a scope not seen before prunes."""
+    known = {row[0] for row in conn.execute("SELECT scope FROM scopes")}
+    now = time.time_ns()
+    conn.executemany("INSERT OR REPLACE INTO scopes VALUES (?, ?)", [(scope, now) for scope in scopes])
+    if scopes - known:
+        _prune(conn)
+
+
+def _prune(conn: sqlite3.Connection) -> None:
+    recent = "DELETE FROM scopes WHERE scope NOT IN (SELECT scope FROM scopes ORDER BY used_ns DESC LIMIT ?)"
+    conn.execute(recent, (KEEP_SCOPES,))
+    conn.execute("DELETE FROM verdicts WHERE scope NOT IN (SELECT scope FROM scopes)")
+    conn.execute("DELETE FROM files WHERE sha256 NOT IN (SELECT sha256 FROM verdicts)")
 
 
 def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
