@@ -27,7 +27,7 @@ def test_sizes_take_clamscan_suffixes() -> None:
 
 def test_boolean_options_take_yes_no_without_eating_paths() -> None:
     argv = normalize_argv(["scan", "--detect-pua", "file", "--scan-archive=no", "--alert-broken=yes"])
-    args = build_parser([make() for make in COMMANDS]).parse_args(argv)
+    args = build_parser([make() for make in COMMANDS.values()]).parse_args(argv)
     assert args.paths == ["file"]
     settings = scan_settings(args)
     assert settings.detect_pua and not settings.scan_archive and settings.alert_broken
@@ -35,7 +35,7 @@ def test_boolean_options_take_yes_no_without_eating_paths() -> None:
 
 
 def test_limits_reach_settings() -> None:
-    args = build_parser([make() for make in COMMANDS]).parse_args(
+    args = build_parser([make() for make in COMMANDS.values()]).parse_args(
         ["scan", "--max-filesize=5M", "--max-recursion=3", "--max-scantime=10"]
     )
     limits = scan_settings(args).limits
@@ -99,3 +99,22 @@ def test_batches_preserve_order_and_split_big_files() -> None:
     assert [t.display for group in groups for t in group] == [str(i) for i in range(40)]
     assert any(len(group) == 1 and group[0].display == "3" for group in groups)
     assert max(len(group) for group in groups) <= 16
+
+
+def test_a_named_subcommand_imports_only_itself() -> None:
+    """`vigil scan` builds the scan parser alone (the others' modules are not imported: a cached rescan
+    starts faster); `vigil --help` and an unknown command still list every subcommand."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from vigil.cli.main import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('vigil.cli.')))"
+    )
+    scan = subprocess.run([sys.executable, "-c", probe, "scan", "-V"], capture_output=True, text=True)
+    assert "vigil.cli.watch" not in scan.stdout and "vigil.cli.update" not in scan.stdout, scan.stdout
+    assert "Vigil " in scan.stdout
+    for argv in (["--help"], ["bogus"]):
+        every = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+        assert "{scan,update,db,watch,quarantine}" in every.stdout + every.stderr

@@ -26,11 +26,11 @@ def _scan_command() -> Command:
     return Command("scan", "scan files like clamscan", build_scan_parser, run_version_or_scan)
 
 
-#: Factories, so a subcommand's imports cost nothing unless it runs.
-COMMANDS: tuple[Callable[[], Command], ...] = (
-    _scan_command,
-    lambda: import_module("vigil.cli.update").COMMAND,
-    lambda: import_module("vigil.cli.db").COMMAND,
-    lambda: import_module("vigil.cli.watch").COMMAND,
-    lambda: import_module("vigil.cli.quarantine").COMMAND,
-)
+#: Factories by name, so a subcommand's imports cost nothing unless it runs.
+COMMANDS: dict[str, Callable[[], Command]] = {
+    "scan": _scan_command,
+    "update": lambda: import_module("vigil.cli.update").COMMAND,
+    "db": lambda: import_module("vigil.cli.db").COMMAND,
+    "watch": lambda: import_module("vigil.cli.watch").COMMAND,
+    "quarantine": lambda: import_module("vigil.cli.quarantine").COMMAND,
+}

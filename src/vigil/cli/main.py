@@ -19,11 +19,18 @@ def _binary_safe_streams() -> None:
             reconfigure(errors="surrogateescape")
 
 
+def _parsers_needed(argv: Sequence[str]) -> list[str]:
+    """Only the subcommand named first: building every subcommand's parser imports all of them, a
+    third of a cached rescan's start-up. `vigil --help`, a typo or no command still get the full list."""
+    first = argv[0] if argv else ""
+    return [first] if first in COMMANDS else list(COMMANDS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns clamscan's exit code (argparse errors exit 2, as clamscan's do)."""
-    commands = {command.name: command for command in (factory() for factory in COMMANDS)}
-    parser = build_parser(list(commands.values()))
     raw = list(sys.argv[1:] if argv is None else argv)
+    commands = {name: COMMANDS[name]() for name in _parsers_needed(raw)}
+    parser = build_parser(list(commands.values()))
     try:
         args = parser.parse_args(normalize_argv(raw))
     except argparse.ArgumentTypeError as exc:
