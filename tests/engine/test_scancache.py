@@ -160,3 +160,16 @@ def test_an_entry_in_an_unknown_encoding_is_a_miss(setup: tuple[Path, Path, Scan
     assert decode_report('{"v": 99, "detections": []}') is None
     assert decode_report("not json") is None
     assert decode_report('{"v": 1, "detections": [["x"]], "layers": []}') is None
+
+
+def test_a_configured_cache_directory_holds_the_scan_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path / "mine"))
+    assert scancache.default_path().parent == tmp_path / "mine"
+    monkeypatch.delenv("VIGIL_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if os.geteuid() != 0:
+        assert scancache.default_path() == tmp_path / "xdg" / "vigil" / "scan-cache-3.sqlite"
+    else:
+        assert scancache.default_path() == Path("/var/cache/vigil/scan-cache-3.sqlite")

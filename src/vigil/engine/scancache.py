@@ -268,9 +268,13 @@ def _split(limits: str) -> tuple[str, ...]:
 
 
 def default_path() -> Path:
+    """Beside the compiled entries (`.../vigil/db` -> `.../vigil/`), or inside `$VIGIL_CACHE_DIR` when
+    that is set: a configured cache directory holds all Vigil caches, nothing lands in its parent."""
     from vigil.signatures.storekey import cache_root
 
-    return cache_root().parent / "scan-cache-3.sqlite"  # the number is the schema version
+    configured = os.environ.get("VIGIL_CACHE_DIR")
+    base = Path(configured) if configured else cache_root().parent
+    return base / "scan-cache-3.sqlite"  # the number is the schema version
 
 
 def cache_scope(db: SignatureDB, settings: ScanSettings) -> str:
