@@ -94,6 +94,10 @@ class _Table:
     )
     fixed_offsets: tuple[int, ...] = ()
     needles: NeedleIndex = field(default_factory=lambda: NeedleIndex(()), compare=False, hash=False)
+    #: required literal -> indexes of the body rules that need it, and the rules that need none: a
+    #: layer tries only the rules whose literal it contains, not all of them
+    body_by_needle: dict[bytes, tuple[int, ...]] = field(default_factory=dict, compare=False, hash=False)
+    body_always: tuple[int, ...] = ()
 
 
 def _fixed_index(fixed: Sequence[_Fixed]) -> dict[tuple[int, int], tuple[tuple[int, _Fixed], ...]]:
@@ -106,7 +110,13 @@ def _fixed_index(fixed: Sequence[_Fixed]) -> dict[tuple[int, int], tuple[tuple[i
 
 def _table(fixed: tuple[_Fixed, ...], body: tuple[_Body, ...]) -> _Table:
     offsets = tuple(sorted({rule.offset for rule in fixed}))
-    return _Table(fixed, body, _fixed_index(fixed), offsets, NeedleIndex([rule.needle for rule in body]))
+    by_needle: dict[bytes, list[int]] = {}
+    for index, rule in enumerate(body):
+        if rule.needle:
+            by_needle.setdefault(rule.needle, []).append(index)
+    always = tuple(index for index, rule in enumerate(body) if not rule.needle)
+    return _Table(fixed, body, _fixed_index(fixed), offsets, NeedleIndex([rule.needle for rule in body]),
+                  {needle: tuple(ids) for needle, ids in by_needle.items()}, always)
 
 
 # --- table construction ----------------------------------------------------------------------------------
@@ -211,8 +221,11 @@ _NOT_TEXT = bytes([*range(0x00, 0x07), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x
 _NOT_TEXT_SET = frozenset(_NOT_TEXT)
 
 
+_TEXT_BYTES = bytes(sorted(set(range(256)) - _NOT_TEXT_SET))
+
+
 def _is_ascii(buf: bytes) -> bool:
-    return not buf.translate(None, delete=bytes(set(range(256)) - _NOT_TEXT_SET))
+    return not buf.translate(None, delete=_TEXT_BYTES)
 
 
 def _utf8_trail(buf: bytes, pos: int) -> int:
@@ -341,9 +354,12 @@ def _first_end(rule: _Body, buf: bytes, size: int) -> int | None:
 def _body_type(table: _Table, buf: bytes, size: int, base: str) -> FileType | None:
     """Fold type-1 hits in match order: a bigger type number wins, SFX-and-up and MSEXE always win."""
     hits = []
-    present = table.needles.present(buf)
-    for index, rule in enumerate(table.body):
-        if (rule.needle and rule.needle not in present) or rule.rtype not in (_ANY, base):
+    candidates = [*table.body_always]
+    for needle in table.needles.present(buf):
+        candidates += table.body_by_needle[needle]
+    for index in candidates:
+        rule = table.body[index]
+        if rule.rtype not in (_ANY, base):
             continue
         end = _first_end(rule, buf, size)
         if end is not None:

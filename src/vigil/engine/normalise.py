@@ -46,8 +46,11 @@ _SCRIPT_END = re.compile(rb"</script", re.IGNORECASE)
 _HTML_WS = re.compile(rb"[\t\n\v\f\r ]+")
 
 
+_LOWER_MAP = _TEXT_MAP[:0x80] + bytes(range(0x80, 0x100))  # A-Z lowered, whitespace to space, rest kept
+
+
 def _lower(data: bytes) -> bytes:
-    return data.translate(_TEXT_MAP[:0x80] + bytes(range(0x80, 0x100)))
+    return data.translate(_LOWER_MAP)
 
 
 def _text(chunk: bytes) -> bytes:
