@@ -12,8 +12,8 @@ from vigil.errors import SignatureError
 from vigil.signatures import hashload, load_database
 from vigil.signatures.formats.hashes import parse_hdb
 from vigil.signatures.loader import Source, _lines
-from vigil.signatures.records import HashSig, ParseContext
-from vigil.types import HashAlgo
+from vigil.signatures.records import HashSig, ParseContext, SigMeta
+from vigil.types import HashAlgo, Origin
 
 
 def _line(i: int, algo: str = "md5") -> str:
@@ -199,3 +199,27 @@ def test_a_digest_of_no_known_width_is_named_by_line(tmp_path: Path) -> None:
     with pytest.raises(SignatureError) as caught:
         load_database([str(root)], cache=False)
     assert caught.value.file.endswith("m.hdb") and caught.value.line == 2
+
+
+def test_find_returns_exactly_the_equal_keys_even_where_a_key_straddles_two() -> None:
+    """Keys are found by a substring search of their bucket; a match that starts inside one key and
+    ends in the next is not a key, and every duplicate of a key is in the range."""
+    import random
+
+    from vigil.signatures.match.hashes import HashIndex
+    from vigil.signatures.names import NameTable
+
+    rng = random.Random(7)
+    prefix = b"\xab\xcd"
+    keys = sorted(prefix + rng.randbytes(14) for _ in range(40))
+    keys += [keys[5], keys[5], keys[17]]  # duplicates
+    straddler = keys[8][8:] + keys[9][:8]  # occurs in the bucket's bytes across keys 8 and 9 only
+    assert straddler not in keys
+    sigs = [HashSig(SigMeta(f"K{i}", f"K{i}", Origin("f.hdb", i + 1)), HashAlgo.MD5, key, 16)
+            for i, key in enumerate(keys)]
+    columns = HashIndex.build(sigs, NameTable(), {}).columns[HashAlgo.MD5]
+    blob = bytes(columns.digests)
+    stored = [blob[i * 16 : i * 16 + 16] for i in range(len(columns))]
+    assert straddler in blob  # the trap is really there
+    for probe in [*set(keys), straddler, prefix + b"\x00" * 14, b"\xff" * 16, b"short"]:
+        assert list(columns.find(probe)) == [i for i, key in enumerate(stored) if key == probe]
