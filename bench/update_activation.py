@@ -30,7 +30,7 @@ from vigil.update.fetch import FetchPolicy
 from vigil.update.install import bundle_comment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vigild_load import PROBE, DaemonUnderLoad
+from vigild_load import PROBE, PROBE_NAME, DaemonUnderLoad
 
 MAKE_SIGS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_sigs.py"
 
@@ -62,7 +62,7 @@ def main() -> int:
         cmd = [sys.executable, str(MAKE_SIGS), str(sigs), "--hash", str(args.hash), "--body", str(args.body)]
         subprocess.run([*cmd, "--logical", "0"], check=True)
     files = {n: d for n, d in read_dir_files(str(sigs)).items() if n.endswith((".hdb", ".hsb", ".ndb"))}
-    files["probe.hdb"] = f"{hashlib.md5(PROBE).hexdigest()}:{len(PROBE)}:Vigil.Bench.Probe\n".encode()
+    files["probe.hdb"] = f"{hashlib.md5(PROBE).hexdigest()}:{len(PROBE)}:{PROBE_NAME}\n".encode()
     key = minisign.generate_key()
     store = work / "trusted-keys"
     trust.add_key(str(store), key.public())

@@ -1,17 +1,16 @@
 """A real vigild serving a steady stream of clamd requests while `update_activation.py` activates an
 update: issue #7 asks for the activation time "with vigild answering throughout".
 
-vigild reads `ROOT/current`; one client thread sends, every `interval` seconds, on a new connection
-each, a zPING, a zINSTREAM of fresh random bytes (so a worker really scans it) or a zINSTREAM of a
-probe sample that only the new version detects. Every reply and its latency is recorded; vigild's log
-stamps each swap ("database reloaded").
+vigild reads `ROOT/current`; one client thread sends, every `interval` seconds, through the `clamd`
+Python library (the client mail filters use; a new connection each), a PING, an INSTREAM of fresh
+random bytes (so a worker really scans it) or an INSTREAM of a probe sample that only the new version
+detects. Every reply and its latency is recorded; vigild's log stamps each swap ("database reloaded").
 """
 
 from __future__ import annotations
 
+import io
 import os
-import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -19,7 +18,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import clamd
+
 PROBE = b"Vigil bench probe: detected only by the new database version\n"
+PROBE_NAME = "Vigil.Bench.Probe"
+PROBE_FOUND = f"FOUND {PROBE_NAME}.UNOFFICIAL"
 _CONF = """\
 LocalSocket {sock}
 DatabaseDirectory {db}
@@ -34,7 +37,7 @@ class Reply:
     kind: str
     sent: float
     latency: float
-    data: bytes
+    answer: str  # "PONG", "OK", "FOUND <name>", or the client's error
 
 
 @dataclass
@@ -61,7 +64,7 @@ class DaemonUnderLoad:
                 "-c", str(conf), "--foreground"]
         self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
-        while _ask(self.sock, [b"zPING\0"]) != b"PONG\0":
+        while _ask(self.sock, "ping") != "PONG":
             if time.monotonic() > deadline or self._proc.poll() is not None:
                 raise RuntimeError("vigild did not start")
             time.sleep(0.05)
@@ -81,11 +84,9 @@ class DaemonUnderLoad:
         while not self._stop.is_set():
             kind = kinds[i % 3]
             i += 1
-            payload = PROBE if kind == "probe" else os.urandom(4096)
-            steps = [b"zPING\0"] if kind == "ping" else _instream(payload)
             sent = time.time()
-            data = _ask(self.sock, steps)
-            self.replies.append(Reply(kind, sent, time.time() - sent, data))
+            answer = _ask(self.sock, kind)
+            self.replies.append(Reply(kind, sent, time.time() - sent, answer))
             time.sleep(self.interval)
 
     def reloads(self) -> int:
@@ -105,35 +106,30 @@ class DaemonUnderLoad:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             replies = list(self.replies)
-            hits = [r for r in replies if r.kind == "probe" and r.sent >= start and b"FOUND" in r.data]
+            hits = [r for r in replies if r.kind == "probe" and r.sent >= start and r.answer == PROBE_FOUND]
             if hits:
                 return min(r.sent + r.latency for r in hits) - start
             time.sleep(0.01)
         raise RuntimeError("the new database never detected the probe")
 
     def summary(self) -> str:
-        expected = {"ping": (b"PONG\0",), "random": (b"stream: OK\0",), "probe": (b"stream: OK\0",)}
-        bad = [r for r in self.replies if r.data not in expected[r.kind] and b"FOUND" not in r.data]
+        expected = {"ping": ("PONG",), "random": ("OK",), "probe": ("OK", PROBE_FOUND)}
+        bad = [r for r in self.replies if r.answer not in expected[r.kind]]
         latencies = sorted(r.latency for r in self.replies)
         p99 = latencies[int(len(latencies) * 0.99)] if latencies else 0.0
         return (f"vigild: {len(self.replies)} requests, {len(bad)} failed or wrong; latency "
                 f"p99 {p99 * 1000:.0f} ms, max {max(latencies, default=0) * 1000:.0f} ms")
 
 
-def _instream(data: bytes) -> list[bytes]:
-    return [b"zINSTREAM\0", struct.pack(">I", len(data)) + data + struct.pack(">I", 0)]
-
-
-def _ask(path: str, steps: list[bytes]) -> bytes:
+def _ask(path: str, kind: str) -> str:
+    """One request through the `clamd` library, its answer as one string (errors included, so a refused
+    or broken connection counts as a wrong reply instead of stopping the client)."""
+    client = clamd.ClamdUnixSocket(path, timeout=30)
     try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(30)
-            sock.connect(path)
-            for step in steps:
-                sock.sendall(step)
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except OSError as exc:
-        return repr(exc).encode()
+        if kind == "ping":
+            return str(client.ping())
+        payload = PROBE if kind == "probe" else os.urandom(4096)
+        (status, name), = client.instream(io.BytesIO(payload)).values()
+        return f"{status} {name}" if name else str(status)
+    except (clamd.ConnectionError, clamd.ResponseError, OSError, ValueError) as exc:
+        return f"error: {exc!r}"
