@@ -207,3 +207,19 @@ def test_signed_bundle_that_does_not_load_leaves_nothing_behind(
     assert sorted(os.listdir(setup.root / "versions")) == before
     assert activate.history(str(setup.root)) == history and active_version(setup) == 1
     assert detect(setup, b"alpha") == "alpha.UNOFFICIAL" and detect(setup, b"beta") is None
+
+
+def test_a_version_whose_files_cannot_be_synced_is_discarded(v1: str, setup: Setup) -> None:
+    """Making the new files durable runs beside the test load; if it fails (here: an entry that cannot
+    be opened, a dangling link), the version is removed and the active one stays, as for a failed load."""
+    root = str(setup.root)
+    before, history = sorted(os.listdir(setup.root / "versions")), activate.history(root)
+    staging = activate.stage(root)
+    activate.write_file(staging, "extra.hdb", hdb("gamma"))
+    os.symlink(os.path.join(staging, "missing"), os.path.join(staging, "dangling.hdb"))
+    loaded: list[str] = []
+    with pytest.raises(FileNotFoundError):
+        activate.commit(root, staging, "offline", loaded.append, keep=3)
+    assert loaded and not os.path.exists(loaded[0])  # it was test-loaded, then removed
+    assert sorted(os.listdir(setup.root / "versions")) == before
+    assert activate.history(root) == history and active_version(setup) == 1

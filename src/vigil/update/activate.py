@@ -114,8 +114,8 @@ def discard(staging: str) -> None:
 
 
 def commit(root: str, staging: str, label: str, test_load: Callable[[str], object], keep: int) -> str:
-    """Test-load the new version, then make it current; on a failed load it is discarded and nothing
-    changes.
+    """Test-load the new version, then make it current; if the load or making its files durable fails,
+    it is discarded and nothing changes.
 
     The version is moved to its final directory *before* the test load (it is not current yet, so no
     scanner sees it): the compiled-database cache entry the test load writes is then keyed by the
@@ -132,11 +132,11 @@ def commit(root: str, staging: str, label: str, test_load: Callable[[str], objec
         synced = syncer.submit(_fsync_files, final)
         try:
             test_load(final)
+            synced.result()
         except BaseException:
-            synced.exception()  # let it finish (its outcome no longer matters) before removing the files
+            synced.exception()  # let it finish before removing the files
             discard(final)
             raise
-        synced.result()
     _fsync_dir(os.path.join(root, _VERSIONS))
     _point_current(root, version_id)
     _write_history(root, [*past, version_id])
