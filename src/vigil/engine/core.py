@@ -6,7 +6,7 @@ import os
 import time
 
 from vigil.engine.cached import cached_report, encode_report
-from vigil.engine.scancache import CachedVerdict, FileKey, ScanCache, cache_scope
+from vigil.engine.scancache import FileKey, ScanCache, cache_scope
 from vigil.engine.target import target_bytes
 from vigil.engine.verdict import fold
 from vigil.engine.walk import LayerWalk
@@ -31,7 +31,9 @@ class Engine:
                 key = self._file_key(opened.fd)
                 if key is not None and self.cache is not None:
                     found = self.cache.lookup(key, self._scope, self.db.hashes_version, self.db.hashes.file)
-                    answer = None if found is None else self._cached(target, key, found, started)
+                    answer = None if found is None else cached_report(
+                        target, key, found, self.settings, self.db.version, started
+                    )
                     if answer is not None:
                         return answer
                 report = self._scan_data(target, opened.data, ctx, started)
@@ -47,11 +49,6 @@ class Engine:
 
     def _file_key(self, fd: int | None) -> FileKey | None:
         return FileKey.of(os.fstat(fd)) if fd is not None and self.cache is not None else None
-
-    def _cached(
-        self, target: ScanTarget, key: FileKey, found: CachedVerdict, started: float
-    ) -> ScanReport | None:
-        return cached_report(target, key, found, self.settings, self.db.version, started)
 
     def _remember(self, fd: int | None, key: FileKey, report: ScanReport) -> None:
         """Cache the verdict of a file that parsed cleanly and did not change while it was read; a
