@@ -170,11 +170,6 @@ class PoolBackend:
                                                  initializer=_worker_init, initargs=start)
         return self._executor
 
-    def _runs(self, targets: Iterable[ScanTarget]) -> Iterator[ScanTarget | ScanReport]:
-        for target in targets:
-            answer = self._precheck(target) if self._precheck is not None else None
-            yield target if answer is None else answer
-
     def run(self, targets: Iterable[ScanTarget]) -> Iterator[ScanReport]:
         window: deque[Future[list[ScanReport]] | list[ScanReport]] = deque()
         limit = self._jobs * WINDOW_PER_WORKER
@@ -185,14 +180,18 @@ class PoolBackend:
                 window.append(self._pool.submit(_worker_batch, batch))
             pending.clear()
 
-        for item in self._runs(targets):
-            if isinstance(item, ScanTarget):
-                pending.append(item)
+        precheck = self._precheck
+        for target in targets:
+            answer = precheck(target) if precheck is not None else None
+            if answer is None:
+                pending.append(target)
                 if len(pending) >= BATCH_FILES:
                     submit()
+            elif not window and not pending:
+                yield answer  # nothing before it is in flight (a cached rescan, file by file)
             else:
                 submit()
-                window.append([item])
+                window.append([answer])
             while len(window) >= limit:
                 yield from _results(window.popleft())
         submit()
@@ -218,24 +217,24 @@ def interleave(items: Iterable[T], target_of: Callable[[T], ScanTarget | None],
     Items that need no scan (notices) wait in a queue behind the file before them, so a parallel run
     prints exactly what a sequential one would.
     """
-    pending: deque[T] = deque()
+    pending: deque[tuple[T, bool]] = deque()  # each item, and whether a report belongs to it
 
     def targets() -> Iterator[ScanTarget]:
         for item in items:
-            pending.append(item)
             target = target_of(item)
+            pending.append((item, target is not None))
             if target is not None:
                 yield target
 
     for report in backend.run(targets()):
         while pending:
-            item = pending.popleft()
-            if target_of(item) is not None:
+            item, scanned = pending.popleft()
+            if scanned:
                 yield item, report
                 break
             yield item, None
     while pending:
-        yield pending.popleft(), None
+        yield pending.popleft()[0], None
 
 
 def make_backend(db: object, settings: ScanSettings, jobs: int,

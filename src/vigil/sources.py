@@ -49,6 +49,8 @@ class Problem:
 
 
 WalkItem = FileItem | Notice | Problem
+#: a directory's entries not walked yet, and its depth
+_Listing = tuple[Iterator[os.DirEntry[str]], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class Walker:
         if stat.S_ISLNK(info.st_mode):
             yield from self._argument_link(path)
         elif stat.S_ISREG(info.st_mode):
-            yield from self._file(path, info)
+            yield self._file_item(path, info)
         elif stat.S_ISDIR(info.st_mode):
             yield from self._directory(path, 1, info.st_dev)
         else:
@@ -141,30 +143,56 @@ class Walker:
         except OSError:
             return  # clamscan stays silent on a dangling link given on the command line
         if stat.S_ISREG(info.st_mode) and policy.follow_file_symlinks:
-            yield from self._file(path, info)
+            yield self._file_item(path, info)
         elif stat.S_ISDIR(info.st_mode) and policy.follow_dir_symlinks:
             yield from self._directory(path, 1, info.st_dev)
         else:
             yield Notice(path, "Symbolic link")
 
-    def _file(self, path: str, info: os.stat_result) -> Iterator[WalkItem]:
+    def _file_item(self, path: str, info: os.stat_result) -> WalkItem:
+        """One item per regular file; a plain function, since a rescan walks thousands per second."""
         policy = self.policy
-        if _matches_any(path, policy.exclude) or (
+        if (policy.exclude and _matches_any(path, policy.exclude)) or (
             policy.include and not _matches_any(path, policy.include)
         ):
-            yield Notice(path, "Excluded")
-            return
+            return Notice(path, "Excluded")
         if info.st_size == 0:
-            yield Notice(path, "Empty file")
-            return
+            return Notice(path, "Empty file")
         self.stats.read_blocks += info.st_size // BLOCK
         if self._check_access and not os.access(path, os.R_OK):
             self.stats.errors += 1
-            yield Notice(path, "Access denied", error=True)
-            return
-        yield FileItem(ScanTarget(display=path, path=path), info.st_size)
+            return Notice(path, "Access denied", error=True)
+        return FileItem(ScanTarget(display=path, path=path, seen=info), info.st_size)
 
     def _directory(self, path: str, depth: int, dev: int) -> Iterator[WalkItem]:
+        """Depth first in readdir order, as clamscan walks. Iterative, with a stack of open listings:
+        nested generators would cost every file one resume per directory level above it."""
+        policy = self.policy
+        same_fs_only = not policy.cross_fs
+        stack: list[_Listing] = []
+        yield from self._enter(path, depth, stack)
+        while stack:
+            entries, depth = stack[-1]
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)  # lstat, as clamscan's walk does
+                except OSError:
+                    continue
+                if same_fs_only and info.st_dev != dev:
+                    yield Notice(entry.path, "Excluded")
+                elif stat.S_ISREG(info.st_mode):
+                    yield self._file_item(entry.path, info)
+                elif stat.S_ISDIR(info.st_mode):
+                    if policy.recursive:
+                        yield from self._enter(entry.path, depth + 1, stack)
+                        break  # continue inside it; this listing resumes where it stopped
+                elif stat.S_ISLNK(info.st_mode):
+                    yield from self._entry_link(entry.path, depth + 1, dev)
+            else:
+                stack.pop()
+
+    def _enter(self, path: str, depth: int, stack: list[_Listing]) -> Iterator[WalkItem]:
+        """Push a directory's listing (read whole) unless it is excluded, too deep or unreadable."""
         policy = self.policy
         if _matches_any(path, policy.exclude_dir) or (
             policy.include_dir and not _matches_any(path, policy.include_dir)
@@ -180,22 +208,7 @@ class Walker:
             yield Problem(f"Can't open directory {path}: {exc.strerror}")
             return
         self.stats.dirs += 1
-        for entry in entries:
-            yield from self._entry(os.path.join(path, entry.name), depth + 1, dev)
-
-    def _entry(self, path: str, depth: int, dev: int) -> Iterator[WalkItem]:
-        try:
-            info = os.lstat(path)
-        except OSError:
-            return
-        if not self.policy.cross_fs and info.st_dev != dev:
-            yield Notice(path, "Excluded")
-        elif stat.S_ISLNK(info.st_mode):
-            yield from self._entry_link(path, depth, dev)
-        elif stat.S_ISREG(info.st_mode):
-            yield from self._file(path, info)
-        elif stat.S_ISDIR(info.st_mode) and self.policy.recursive:
-            yield from self._directory(path, depth, dev)
+        stack.append((iter(entries), depth))
 
     def _entry_link(self, path: str, depth: int, dev: int) -> Iterator[WalkItem]:
         policy = self.policy
@@ -207,7 +220,7 @@ class Walker:
         except OSError:
             return
         if stat.S_ISREG(info.st_mode) and policy.follow_file_symlinks == 2:
-            yield from self._file(path, info)
+            yield self._file_item(path, info)
         elif stat.S_ISDIR(info.st_mode) and policy.follow_dir_symlinks == 2:
             if policy.recursive:
                 yield from self._directory(path, depth, dev)

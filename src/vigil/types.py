@@ -7,6 +7,7 @@ the cluster) unchanged. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 
 
@@ -275,3 +276,6 @@ class ScanTarget:
     path: str | None = None
     fd: int | None = None
     data: bytes | None = None
+    #: the path's metadata as the walk that found it saw it, so the scan cache can answer an unchanged
+    #: file without a second stat; only that lookup uses it (a scan keys the cache by the opened file)
+    seen: os.stat_result | None = field(default=None, compare=False, repr=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from vigil.cli.commands import COMMANDS
 from vigil.cli.options import build_parser, normalize_argv, parse_size
 from vigil.cli.settings import scan_settings
-from vigil.scheduler import InlineBackend, batches, interleave
+from vigil.scheduler import InlineBackend, batches, interleave, make_backend
 from vigil.sources import FileItem, Notice, Problem, Walker, WalkPolicy, WalkStats, match_regex
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
@@ -64,6 +66,51 @@ def test_walk_order_and_notices(tmp_path: Path) -> None:
     assert stats.dirs == 2 and stats.failed_args == 1
 
 
+def _preorder(path: str, depth: int, limit: int, skip: str) -> list[tuple[str, str]]:
+    """clamscan's order, by plain recursion: each entry in readdir order, a directory's items in place."""
+    if depth > limit:
+        return []
+    out: list[tuple[str, str]] = []
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            inside = _preorder(entry.path, depth + 1, limit, skip)
+            out += [("excluded", entry.path)] if entry.name == skip else inside
+        elif entry.stat(follow_symlinks=False).st_size:
+            out.append(("file", entry.path))
+    return out
+
+
+def test_iterative_walk_keeps_clamscan_order_depth_limit_and_exclusions(tmp_path: Path) -> None:
+    """Files before, between and after nested directories; an excluded and a too-deep directory in the
+    middle of a listing must not end it."""
+    for top in ("a", "b", "c"):
+        (tmp_path / top / "x" / "y" / "z").mkdir(parents=True)
+        (tmp_path / top / "skip").mkdir()
+        (tmp_path / top / "skip" / "hidden").write_text("h")
+        for where in ("", "x", "x/y", "x/y/z"):
+            for name in ("f1", "f2", "f3"):
+                (tmp_path / top / where / name).write_text(f"{top}{where}{name}")
+    policy = WalkPolicy(recursive=True, exclude_dir=("/skip$",), max_dir_recursion=3)
+    items = list(Walker(policy, WalkStats()).walk([str(tmp_path)]))
+    walked = [
+        ("file", item.target.display) if isinstance(item, FileItem) else ("excluded", item.path)
+        for item in items
+        if isinstance(item, (FileItem, Notice))
+    ]
+    assert walked == _preorder(str(tmp_path), 1, 3, "skip")
+    # the root is depth 1, so x/y (depth 4) and below are not walked; each skip/ is one notice
+    assert [kind for kind, _ in walked].count("file") == 3 * 3 * 2
+    assert [kind for kind, _ in walked].count("excluded") == 3
+
+
+def test_walked_files_carry_the_metadata_the_walk_saw(tmp_path: Path) -> None:
+    """The scan cache keys an unchanged file by this, without a second stat."""
+    (tmp_path / "f").write_text("x")
+    (item,) = Walker(WalkPolicy(recursive=True), WalkStats()).walk([str(tmp_path)])
+    assert isinstance(item, FileItem) and item.target.seen is not None
+    assert item.target.seen.st_ino == os.stat(tmp_path / "f").st_ino
+
+
 def test_stdin_target() -> None:
     stats = WalkStats()
     items = list(Walker(WalkPolicy(), stats, stdin=io.BytesIO(b"abc")).walk(["-"]))
@@ -91,6 +138,38 @@ def test_interleave_keeps_notices_in_place() -> None:
         ("b", "b"),
         ("n4", None),
     ]
+
+
+class _SlowOnOddEngine:
+    """Odd-numbered targets take a while, so a pool finishes batches out of order."""
+
+    def __init__(self, db: object, settings: ScanSettings) -> None:
+        pass
+
+    def scan(self, target: ScanTarget) -> ScanReport:
+        if int(target.display) % 2:
+            time.sleep(0.002)
+        return ScanReport(target.display, Verdict.CLEAN, (), 0, "scanned")
+
+
+def test_pool_keeps_order_when_the_precheck_answers_some_targets() -> None:
+    """Answers the precheck gives (a cached rescan) come out in place among files scanned by workers,
+    whether or not anything is in flight before them."""
+    targets = [ScanTarget(str(i), data=b"x") for i in range(200)]
+    answered = {i for i in range(200) if i % 3 == 0 or 100 <= i < 140}
+
+    def precheck(target: ScanTarget) -> ScanReport | None:
+        if int(target.display) in answered:
+            return ScanReport(target.display, Verdict.CLEAN, (), 0, "cached")
+        return None
+
+    backend = make_backend(None, ScanSettings(), 2, _SlowOnOddEngine, precheck=precheck)
+    try:
+        reports = list(backend.run(iter(targets)))
+    finally:
+        backend.close()
+    assert [r.target for r in reports] == [str(i) for i in range(200)]
+    assert [r.sha256 == "cached" for r in reports] == [i in answered for i in range(200)]
 
 
 def test_batches_preserve_order_and_split_big_files() -> None:

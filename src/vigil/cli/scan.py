@@ -75,12 +75,12 @@ class ScanRun:
 
     # --- per item -------------------------------------------------------------------------------
     def on_item(self, item: WalkItem, report: ScanReport | None) -> None:
-        if isinstance(item, Notice):
+        if report is not None:  # only a FileItem has one
+            self._report(item, report)  # type: ignore[arg-type]
+        elif isinstance(item, Notice):
             self._notice(item)
         elif isinstance(item, Problem):
             self._problem(item)
-        elif report is not None:
-            self._report(item, report)
 
     def _notice(self, item: Notice) -> None:
         if self.args.json:
@@ -113,12 +113,15 @@ class ScanRun:
             self._act(item.target.path, report.name or "")
 
     def _text_report(self, report: ScanReport) -> None:
+        if report.verdict is Verdict.CLEAN:  # the common line, without building a list
+            self.out.ok(text.ok_line(report))
+            return
         lines = text.result_lines(
             report, allmatch=self.args.allmatch, archive_verbose=self.args.archive_verbose
         )
-        emit = {Verdict.INFECTED: self.out.found, Verdict.CLEAN: self.out.ok, Verdict.ERROR: self.out.status}
+        emit = self.out.found if report.verdict is Verdict.INFECTED else self.out.status
         for line in lines:
-            emit[report.verdict](line)
+            emit(line)
         if self.args.explain and report.infected:
             for line in explain.explain_lines(report, allmatch=self.args.allmatch):
                 self.out.info(line)

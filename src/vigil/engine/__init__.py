@@ -10,15 +10,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from vigil.engine.verdict import LIMIT_PREFIX
-
 if TYPE_CHECKING:
     from vigil.engine.core import Engine
     from vigil.engine.scancache import ScanCache
+    from vigil.engine.verdict import LIMIT_PREFIX
 
 __all__ = ["LIMIT_PREFIX", "Engine", "ScanCache"]
 
-_LAZY = {"Engine": "vigil.engine.core", "ScanCache": "vigil.engine.scancache"}
+_LAZY = {"Engine": "vigil.engine.core", "ScanCache": "vigil.engine.scancache",
+         "LIMIT_PREFIX": "vigil.engine.verdict"}
 
 
 def __getattr__(name: str) -> Any:

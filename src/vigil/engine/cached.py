@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from vigil.engine.scancache import CachedVerdict, FileKey, ScanCache
-from vigil.engine.verdict import fold
-from vigil.layer import ScanContext
 from vigil.types import (
     Category,
     Detection,
@@ -106,6 +104,9 @@ def cached_report(
             return None
         detections, layers = decoded
     elif found.limits:
+        from vigil.engine.verdict import fold  # with the layer types: rare, and too heavy for a rescan
+        from vigil.layer import ScanContext
+
         ctx = ScanContext(settings.limits)
         ctx.limits_hit = list(found.limits)
         detections = fold((), ctx, settings, target.display)
@@ -138,10 +139,13 @@ class CacheOracle:
     def __call__(self, target: ScanTarget) -> ScanReport | None:
         if target.path is None:
             return None
-        try:
-            key = FileKey.of(os.stat(target.path))
-        except OSError:
-            return None
+        seen = target.seen
+        if seen is None:
+            try:
+                seen = os.stat(target.path)
+            except OSError:
+                return None
+        key = FileKey.of(seen)
         found = self.cache.lookup(key, self.scope, self.hashes_version, None)
         if found is None:
             return None

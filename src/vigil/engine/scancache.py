@@ -76,7 +76,8 @@ class FileKey(NamedTuple):
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileKey:
-        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        # tuple.__new__ directly: the generated __new__ is Python code, and a rescan keys every file
+        return tuple.__new__(cls, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
     def settled(self, now_ns: int) -> bool:
         """Old enough that a later write must change mtime or ctime (see RACY_SECONDS)."""
@@ -94,8 +95,9 @@ class CachedVerdict:
     report: str  # "" for a verdict without signature detections, else the encoded detections and layers
 
 
-@dataclass(frozen=True, slots=True)
-class _Stamp:
+class _Stamp(NamedTuple):
+    """A tuple, so the snapshot builds one per row straight from SQLite's row tuple."""
+
     hashes_version: str
     limits: str
     report: str
@@ -156,7 +158,7 @@ class ScanCache:
         Without a hash index (a front end that has not loaded the database) a verdict stamped with other
         hash signatures is a miss: re-checking it needs the new hashes.
         """
-        pending = self._pending.get((key, scope, hashes_version))
+        pending = self._pending.get((key, scope, hashes_version)) if self._pending else None
         if pending is not None:
             return CachedVerdict(pending.layers[0][2], _split(pending.limits), pending.report)
         files, verdicts = self._snapshot(scope)
@@ -185,12 +187,13 @@ class ScanCache:
         instead of SQL round trips (entries written later by other scanners are simply not seen)."""
         if self._files is None or self._scope != scope:
             db = self._db()
-            self._files = {
-                FileKey(dev, ino, size, mtime, ctime): digest
-                for dev, ino, size, mtime, ctime, digest in db.execute("SELECT * FROM files")
-            }
+            # plain row tuples as keys: a FileKey is a tuple and finds them (NamedTuple's own
+            # constructor is Python code, too slow for every row of a large cache)
+            rows = db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM files")
+            self._files = {row[:5]: row[5] for row in rows}
             query = "SELECT sha256, hashes_version, limits, report FROM verdicts WHERE scope=?"
-            self._verdicts = {row[0]: _Stamp(*row[1:]) for row in db.execute(query, (scope,))}
+            make_stamp = _Stamp._make
+            self._verdicts = {row[0]: make_stamp(row[1:]) for row in db.execute(query, (scope,))}
             self._scope = scope
             used = db.execute("SELECT used_ns FROM scopes WHERE scope=?", (scope,)).fetchone()
             if used is None or time.time_ns() - int(used[0]) > _TOUCH_EVERY_NS:

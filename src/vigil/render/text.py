@@ -62,7 +62,11 @@ def result_lines(report: ScanReport, *, allmatch: bool, archive_verbose: bool = 
     if report.verdict is Verdict.ERROR:
         reason = report.errors[0] if report.errors else "Can't scan"
         return [f"{path}: {escape_path(reason)} ERROR"]
-    return [f"{path}: OK"]
+    return [ok_line(report)]
+
+
+def ok_line(report: ScanReport) -> str:
+    return f"{escape_path(report.target)}: OK"
 
 
 def _member_line(report: ScanReport, layer_path: str, name: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +73,8 @@ def prune(root: Path, keep: str) -> list[str]:
         else:
             dead = _unreachable(Path(entry.path))
         if dead:
+            import shutil  # only pruning needs it; a cached rescan imports this module too
+
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.name)
     return removed
