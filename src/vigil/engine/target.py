@@ -56,7 +56,7 @@ def _fd_bytes(fd: int) -> Iterator[bytes | memoryview]:
     if not stat.S_ISREG(info.st_mode):
         raise ScanError("Not a regular file")
     if info.st_size < _MAP_THRESHOLD:
-        yield _read_all(fd)
+        yield _read_all(fd, info.st_size)
         return
     mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     view = memoryview(mapped)
@@ -67,12 +67,18 @@ def _fd_bytes(fd: int) -> Iterator[bytes | memoryview]:
         mapped.close()
 
 
-def _read_all(fd: int) -> bytes:
+def _read_all(fd: int, size: int) -> bytes:
+    """From offset 0 (a passed descriptor may be anywhere) to the end, however the file grew meanwhile.
+
+    The first read asks for the size fstat gave: each read allocates what it asks for, and a fixed 1 MiB
+    request cost every small file two large allocations.
+    """
     chunks: list[bytes] = []
-    offset = 0
+    offset, want = 0, size + 1
     while True:
-        chunk = os.pread(fd, 1 << 20, offset)
+        chunk = os.pread(fd, want, offset)
         if not chunk:
-            return b"".join(chunks)
+            return b"".join(chunks)  # one chunk comes back as is, not copied
         chunks.append(chunk)
         offset += len(chunk)
+        want = 1 << 16
