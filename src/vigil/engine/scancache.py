@@ -259,13 +259,15 @@ def _prune(conn: sqlite3.Connection) -> None:
 
 
 def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
-    """Whether the new hash signatures could name any stored layer; a digest that was not computed
-    (no signature used that algorithm then) counts as a possible hit, so the file is rescanned."""
+    """Whether the new hash signatures could name any stored layer. A digest that was not computed
+    (no signature of that algorithm and size existed then) counts as a possible hit when a new entry
+    has the layer's size, so the file is rescanned; without such an entry it cannot match."""
     for md5, sha1, sha256, size in layers:
+        layer_size = int(str(size))
         for algo, digest in ((HashAlgo.MD5, md5), (HashAlgo.SHA1, sha1), (HashAlgo.SHA256, sha256)):
-            if algo not in hashes.columns:
+            if not hashes.has_size(algo, layer_size):
                 continue
-            if not digest or hashes.lookup(algo, bytes.fromhex(str(digest)), int(str(size))):
+            if not digest or hashes.lookup(algo, bytes.fromhex(str(digest)), layer_size):
                 return True
     return False
 

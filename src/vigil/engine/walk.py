@@ -44,7 +44,7 @@ class LayerWalk:
 
     def visit(self, layer: Layer) -> None:
         self.ctx.check_time()
-        digests = digest_all(layer.data, self.db.digest_algos)
+        digests = digest_all(layer.data, self.db.digests_for(len(layer.data)))
         if self.result.root_digests is None:
             self.result.root_digests = digests
         self.result.layers.append(

@@ -66,6 +66,14 @@ class SignatureDB:
             return (load_path, (self.store_path,))
         return object.__reduce_ex__(self, protocol)
 
+    def digests_for(self, size: int) -> frozenset[HashAlgo]:
+        """The whole-layer digests worth computing for a layer of `size`: those of an algorithm some
+        hash or allow-list entry of that size (or of any size) uses. SHA-256 is added by the hasher."""
+        return frozenset(
+            algo for algo in self.digest_algos
+            if self.hashes.file.has_size(algo, size) or self.allow.has_size(algo, size)
+        )
+
     @property
     def signature_count(self) -> int:
         yara_rules = self.yara.rule_count if self.yara is not None else 0

@@ -157,11 +157,11 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
 
 def _write_columns(writer: _Writer, prefix: str, columns: HashColumns) -> None:
     writer.write(f"{prefix}.dig", bytes(columns.digests))
-    for part in ("buckets", "sizes", "names", "files", "lines"):
-        writer.write(f"{prefix}.{part}", array(_TYPECODES[part], getattr(columns, part)))
+    for part, code in _TYPECODES.items():
+        writer.write(f"{prefix}.{part}", array(code, getattr(columns, part)))
 
 
-_TYPECODES = {"buckets": "I", "sizes": "q", "names": "I", "files": "I", "lines": "I"}
+_TYPECODES = {"buckets": "I", "sizes": "q", "names": "I", "files": "I", "lines": "I", "size_set": "q"}
 _WIDTHS = {"md5": 16, "sha1": 20, "sha256": 32}
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import vigil
 
-FORMAT = 4  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once
+FORMAT = 5  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
+# 5: each hash column's distinct sizes
 
 
 def cache_root() -> Path:

@@ -36,9 +36,22 @@ class HashColumns:
     names: Column  # 'I' ids into the NameTable
     files: Column  # 'I' ids into the origin file list
     lines: Column  # 'I'
+    size_set: Column  # 'q': the distinct sizes, sorted (-1 first when some entry is `*`)
 
     def __len__(self) -> int:
         return len(self.sizes)
+
+    def has_size(self, size: int) -> bool:
+        """Whether any entry could match a layer of `size`. A layer no entry can match need not be hashed
+        with this algorithm at all (ClamAV checks the same before computing an MD5): MD5 costs more than
+        SHA-256 on CPUs with SHA extensions, and most large layers have no signature of their size."""
+        sizes = self.size_set
+        if not sizes:
+            return False
+        if sizes[0] == _ANY_SIZE:
+            return True
+        at = bisect_left(sizes, size)
+        return at < len(sizes) and sizes[at] == size
 
     def find(self, digest: bytes) -> range:
         """Index range of the entries equal to `digest` (empty when absent).
@@ -91,6 +104,7 @@ def _columns(rows: _Rows, width: int) -> HashColumns:
         names=array("I", _reordered(rows.names, order, pick)),
         files=array("I", _reordered(rows.files, order, pick)),
         lines=array("I", _reordered(rows.lines, order, pick)),
+        size_set=array("q", sorted(set(rows.sizes))),
     )
 
 
@@ -167,6 +181,10 @@ class HashIndex:
     def __bool__(self) -> bool:
         return any(len(c) for c in self.columns.values())
 
+    def has_size(self, algo: HashAlgo, size: int) -> bool:
+        columns = self.columns.get(algo)
+        return columns is not None and columns.has_size(size)
+
     def lookup(self, algo: HashAlgo, digest: bytes, size: int) -> list[SigMeta]:
         """At most two hits, as ClamAV's hash tables hold one entry per key: the exact-size entry, then
         the `*`-size one; among duplicates of a key the later database line."""
@@ -238,6 +256,8 @@ class AllowList:
 
     entries: dict[tuple[HashAlgo, bytes], list[int | None]] = field(default_factory=dict)
     algos: frozenset[HashAlgo] = field(init=False, default=frozenset())
+    #: per algorithm, the sizes its entries name (None: some entry takes any size)
+    sizes: dict[HashAlgo, frozenset[int | None]] = field(init=False, default_factory=dict)
 
     @classmethod
     def build(cls, allows: Iterable[AllowHash]) -> AllowList:
@@ -251,6 +271,14 @@ class AllowList:
 
     def __post_init__(self) -> None:
         self.algos = frozenset(algo for algo, _ in self.entries)
+        sizes: dict[HashAlgo, set[int | None]] = {}
+        for (algo, _), listed in self.entries.items():
+            sizes.setdefault(algo, set()).update(listed)
+        self.sizes = {algo: frozenset(found) for algo, found in sizes.items()}
+
+    def has_size(self, algo: HashAlgo, size: int) -> bool:
+        listed = self.sizes.get(algo, frozenset())
+        return size in listed or None in listed
 
     def allows(self, algo: HashAlgo, digest: bytes, size: int) -> bool:
         sizes = self.entries.get((algo, digest), ())
