@@ -119,6 +119,8 @@ def _worker_batch(targets: list[ScanTarget]) -> list[ScanReport]:
 def _target_size(target: ScanTarget) -> int:
     if target.data is not None:
         return len(target.data)
+    if target.seen is not None:  # the walk's lstat: no second stat per file
+        return target.seen.st_size
     if target.path is not None:
         try:
             return os.stat(target.path).st_size
