@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,7 +127,14 @@ class Row:
     note: str = ""
 
 
-def run_cmd(cmd: Sequence[str], env: dict[str, str], out: Path, extra_roots: Sequence[int] = ()) -> Row:
+def run_cmd(cmd: Sequence[str], env: dict[str, str], out: Path, extra_roots: Sequence[int] = (),
+            warm: Sequence[Path] = ()) -> Row:
+    """Time one command. Its inputs (`warm`) are read first: this VM's DAMON reclaim pages out file
+    pages idle for about a minute, so one warm-up at the start left later rows reading from disk.
+    Then what earlier rows wrote (a cold compile leaves ~300 MB of dirty cache pages) is written back
+    before the clock starts, so no row pays for the writeback of the one before it."""
+    warm_page_cache(warm)
+    os.sync()
     with open(out, "wb") as stdout, open(str(out) + ".err", "wb") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdout=stdout, stderr=stderr, env=env)
@@ -188,11 +195,15 @@ def corpus_size(root: Path) -> tuple[int, int]:
 
 
 def warm_page_cache(paths: Sequence[Path]) -> None:
-    """Every tool sees the same warm page cache: read the corpus and databases once before timing."""
+    """Every tool sees the same warm page cache: read the corpus and databases before timing.
+    Only regular files (the state directory holds clamd's socket)."""
     for top in paths:
         for dirpath, _, names in os.walk(top):
             for name in names:
-                with open(os.path.join(dirpath, name), "rb") as f:
+                path = os.path.join(dirpath, name)
+                if not os.path.isfile(path) or os.path.islink(path):
+                    continue
+                with open(path, "rb") as f:
                     while f.read(1 << 20):
                         pass
 
@@ -215,6 +226,8 @@ class Bench:
         self.load_start = os.getloadavg()
         self.env = dict(os.environ, VIGIL_CACHE_DIR=str(state / "vigil-cache"),
                         XDG_CACHE_HOME=str(state / "xdg-cache"))
+        #: what any row reads: corpus, signatures, YARA rules, and the state (compiled caches, rules.yarc)
+        self.inputs = [self.files, sigs, self.yara_dir, state]
 
     def emit(self, label: str, row: Row, check: str = "") -> Row:
         """Record a row; `check` = 'exact' (== manifest) or 'covers' (manifest found, extras allowed)."""
@@ -242,7 +255,8 @@ class Bench:
     def timed(self, label: str, cmd: Sequence[str], check: str = "", runs: int = 1,
               per_corpus: bool = True, env: dict[str, str] | None = None) -> Row:
         """Median of `runs` runs; the peak memory is the largest seen in any of them."""
-        done = [run_cmd(cmd, env or self.env, self.state / f"{label}.out") for _ in range(runs)]
+        done = [run_cmd(cmd, env or self.env, self.state / f"{label}.out", warm=self.inputs)
+                for _ in range(runs)]
         row = sorted(done, key=lambda r: r.seconds)[len(done) // 2]
         row.peak_pss_mb = max(r.peak_pss_mb for r in done)
         row.runs = [r.seconds for r in done] if runs > 1 else []
@@ -256,11 +270,13 @@ class Bench:
         self.timed("clamscan.scan", [*base, "-r", str(self.files)], check="exact")
 
     def clamd(self) -> None:
+        warm_page_cache(self.inputs)
         with Clamd(self.sigs, self.state) as daemon:
             self.emit("clamd.load", daemon.load_row)
             cmd = ["clamdscan", "-c", str(daemon.conf), "--multiscan", "--no-summary", str(self.files)]
             for label in ("clamd.multiscan.1st", "clamd.multiscan.2nd"):
-                row = run_cmd(cmd, self.env, self.state / f"{label}.out", extra_roots=[daemon.pid])
+                row = run_cmd(cmd, self.env, self.state / f"{label}.out", extra_roots=[daemon.pid],
+                              warm=self.inputs)
                 self.emit(label, row, check="exact")
 
     def yara(self) -> None:
@@ -269,7 +285,7 @@ class Bench:
         self.timed("yara.startup", ["yara", "-w", "-C", str(compiled), str(self.small)],
                    runs=self.args.startup_runs, per_corpus=False)
         row = run_cmd(["yara", "-r", "-w", "-C", str(compiled), str(self.files)], self.env,
-                      self.state / "yara.scan.out")
+                      self.state / "yara.scan.out", warm=self.inputs)
         hits = (self.state / "yara.scan.out").read_text(errors="replace").splitlines()
         row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
         self.emit("yara.scan", row)
@@ -277,20 +293,22 @@ class Bench:
     def vigil(self) -> None:
         vig, jobs = [str(self.args.vigil), "scan", "--no-summary"], ["-j", str(self.args.jobs)]
         db = ["-d", str(self.sigs)]
-        self.timed("vigil.compile.cold", [*vig, *db, str(self.small)], per_corpus=False)
-        self.timed("vigil.startup.warm", [*vig, *db, str(self.small)], runs=self.args.startup_runs,
-                   per_corpus=False)
+        # start-up rows scan the small file for real (--no-cache): answered from the scan cache, it
+        # would not even map the database whose start-up the row is meant to time
+        nocache = ["--no-cache"] if self.has_no_cache() else []
+        self.timed("vigil.compile.cold", [*vig, *nocache, *db, str(self.small)], per_corpus=False)
+        self.timed("vigil.startup.warm", [*vig, *nocache, *db, str(self.small)],
+                   runs=self.args.startup_runs, per_corpus=False)
         scan = [*vig, "-r", *jobs, *db, str(self.files)]
         self.timed("vigil.scan.1st", scan, check="exact")
         self.timed("vigil.scan.2nd", scan, check="exact")
-        nocache = ["--no-cache"] if self.has_no_cache() else []
         for n in (1, 2):
             self.timed(f"vigil.scan.j{n}" + (".nocache" if nocache else ""),
                        [*vig, "-r", "-j", str(n), *nocache, *db, str(self.files)], check="exact")
         both = [*db, "-d", str(self.yara_dir)]
-        self.timed("vigil+yara.compile.cold", [*vig, *both, str(self.small)], per_corpus=False)
-        self.timed("vigil+yara.startup.warm", [*vig, *both, str(self.small)], runs=self.args.startup_runs,
-                   per_corpus=False)
+        self.timed("vigil+yara.compile.cold", [*vig, *nocache, *both, str(self.small)], per_corpus=False)
+        self.timed("vigil+yara.startup.warm", [*vig, *nocache, *both, str(self.small)],
+                   runs=self.args.startup_runs, per_corpus=False)
         self.timed("vigil+yara.scan", [*vig, "-r", *jobs, *nocache, *both, str(self.files)], check="covers")
 
     def has_no_cache(self) -> bool:
@@ -393,18 +411,60 @@ def table(bench: Bench) -> str:
                      f"{detections(row)} |")
     lines += ["", "| comparison (Vigil / peer) | Vigil | peer | ratio | target | met |",
               "|---|---|---|---:|---|---|"]
-    for name, mine, peer, kind, target, met in COMPARISONS:
-        v, p = bench.rows.get(_alias(bench, mine)), bench.rows.get(_alias(bench, peer))
-        if v is None or p is None:
+    for name, _, _, kind, target, met in COMPARISONS:
+        found = _comparison(bench, name)
+        if found is None:
             continue
+        ratio, v, p = found
         if kind == "speed":
-            ratio, vs, ps = p.seconds / v.seconds, f"{v.seconds:.2f} s", f"{p.seconds:.2f} s"
+            vs, ps = f"{v.seconds:.2f} s", f"{p.seconds:.2f} s"
         else:
-            ratio = v.peak_pss_mb / p.peak_pss_mb
             vs, ps = f"{v.peak_pss_mb:.0f} MB", f"{p.peak_pss_mb:.0f} MB"
         ok = "-" if target == "-" else ("yes" if met(ratio, v) else "NO")
         lines.append(f"| {name} | {vs} | {ps} | {ratio:.2f}x | {target} | {ok} |")
     return "\n".join(lines)
+
+
+def _comparison(bench: Bench, name: str) -> tuple[float, Row, Row] | None:
+    """(ratio, Vigil row, peer row) of a named comparison, None when a row did not run."""
+    _, mine, peer, kind, _, _ = next(c for c in COMPARISONS if c[0] == name)
+    v, p = bench.rows.get(_alias(bench, mine)), bench.rows.get(_alias(bench, peer))
+    if v is None or p is None:
+        return None
+    ratio = p.seconds / v.seconds if kind == "speed" else v.peak_pss_mb / p.peak_pss_mb
+    return ratio, v, p
+
+
+def rounds_table(benches: Sequence[Bench]) -> str:
+    """Each round's own ratios beside each other: on a shared VM whose CPU speed swings, the spread
+    says how far one round's ratio can be trusted."""
+    head = "| comparison | " + " | ".join(f"round {n + 1}" for n in range(len(benches))) + " |"
+    lines = [head, "|---|" + "---:|" * len(benches)]
+    for name, *_ in COMPARISONS:
+        found = [_comparison(bench, name) for bench in benches]
+        if all(f is None for f in found):
+            continue
+        cells = ["-" if f is None else f"{f[0]:.2f}x" for f in found]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def merged(benches: Sequence[Bench]) -> Bench:
+    """The first round's Bench with, per row, the round of median seconds; `runs` lists every round,
+    peak memory is the largest seen, and a detection check that failed in any round is kept."""
+    bench = benches[0]
+    rows: dict[str, Row] = {}
+    for label in bench.rows:
+        seen = [b.rows[label] for b in benches if label in b.rows]
+        row = replace(sorted(seen, key=lambda r: r.seconds)[len(seen) // 2])
+        row.runs = [r.seconds for r in seen] if len(seen) > 1 else row.runs
+        row.peak_pss_mb = max(r.peak_pss_mb for r in seen)
+        bad = [r.check for r in seen if r.check is not None and (r.check.missed or
+                                                                 (r.check.mode == "exact" and r.check.extra))]
+        row.check = bad[0] if bad else row.check
+        rows[label] = row
+    bench.rows = rows
+    return bench
 
 
 def _alias(bench: Bench, label: str) -> str:
@@ -458,6 +518,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Vigil's -j for the main rows")
     ap.add_argument("--startup-runs", type=int, default=3, help="runs (median) of the one-small-file rows")
     ap.add_argument("--sections", default="clamscan,clamd,yara,vigil")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every section this many times, interleaved; each row reports its median")
     ap.add_argument("--out", help="JSON lines results file (appended; default WORK_DIR/results.jsonl)")
     ap.add_argument("--keep-state", action="store_true", help="keep caches, outputs and clamd.conf")
     return ap.parse_args(argv)
@@ -469,26 +531,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     args.out = args.out or str(work / "results.jsonl")
     corpus, sigs = generate(args, work)
+    warm_page_cache([corpus / "files", sigs])
+    benches = []
+    for number in range(args.rounds):
+        if args.rounds > 1:
+            print(f"=== round {number + 1} of {args.rounds}", flush=True)
+        benches.append(run_round(args, corpus, sigs, work))
+    bench = merged(benches)
+    report = header(bench) + "\n\n" + table(bench)
+    if len(benches) > 1:
+        note = f"\n(each row: the median of {len(benches)} interleaved rounds)\n\n"
+        report = report.replace("\n\n", note, 1) + "\n\nper-round ratios:\n\n" + rounds_table(benches)
+    print("\n" + report)
+    (work / "latest-table.md").write_text(report + "\n")
+    bad = [line for b in benches for line in misses(b)]
+    print("\n".join(["", "detection differences from the manifest:", *bad]) if bad else
+          "\nall detections equal the manifest")
+    return 1 if bad else 0
+
+
+def run_round(args: argparse.Namespace, corpus: Path, sigs: Path, work: Path) -> Bench:
+    """Every section once, in a fresh state directory (so the compiled and scan caches start empty)."""
     state = Path(tempfile.mkdtemp(prefix="state-", dir=work))
     try:
         bench = Bench(args, corpus, sigs, state)
-        warm_page_cache([bench.files, sigs])
         sections = {"clamscan": bench.clamscan, "clamd": bench.clamd, "yara": bench.yara,
                     "vigil": bench.vigil}
         for name in args.sections.split(","):
             print(f"== {name}", flush=True)
             sections[name]()
-        report = header(bench) + "\n\n" + table(bench)
-        print("\n" + report)
-        (work / "latest-table.md").write_text(report + "\n")
-        bad = misses(bench)
-        print("\n".join(["", "detection differences from the manifest:", *bad]) if bad else
-              "\nall detections equal the manifest")
-        return 1 if bad else 0
+        return bench
     finally:
         if not args.keep_state:
             shutil.rmtree(state, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

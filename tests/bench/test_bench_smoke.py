@@ -19,7 +19,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -118,3 +118,42 @@ def test_tree_pss_counts_descendants(tmp_path: Path) -> None:
             os.kill(int(ready.read_text()), signal.SIGKILL)
         shell.kill()
         shell.wait()
+
+
+def test_rounds_report_medians_and_keep_any_failed_check() -> None:
+    """`--rounds N`: each row is the round of median seconds, every round's time is listed, memory is
+    the largest seen, and a detection that went wrong in any round is not hidden by the median."""
+    bench = _module()
+    good = bench.Verified("exact", 2, 2, {}, {})
+    bad = bench.Verified("exact", 2, 1, {"a": ("X", None)}, {})
+    rounds = []
+    for seconds, pss, check in ((3.0, 10.0, good), (1.0, 30.0, bad), (2.0, 20.0, good)):
+        row = bench.Row("vigil.scan.1st", "cmd", seconds, pss, 1, check=check)
+        peer = bench.Row("clamscan.scan", "cmd", 10 * seconds, 5.0, 1, check=good)
+        rounds.append(SimpleNamespace(rows={"vigil.scan.1st": row, "clamscan.scan": peer}))
+    merged = bench.merged(rounds)
+    row = merged.rows["vigil.scan.1st"]
+    assert (row.seconds, row.runs, row.peak_pss_mb) == (2.0, [3.0, 1.0, 2.0], 30.0)
+    assert row.check is bad
+    per_round = bench.rounds_table(rounds)
+    assert "| vigil scan -r vs clamscan -r | 10.00x | 10.00x | 10.00x |" in per_round
+
+
+def test_two_rounds_run_end_to_end(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path)
+    rules = tmp_path / "yara"
+    rules.mkdir()
+    (rules / "smoke.yar").write_text('rule never { strings: $a = "never-present-marker" condition: $a }\n')
+    out = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--work-dir", str(tmp_path / "work"), "--corpus", str(corpus),
+         "--hash", "20", "--body", "20", "--logical", "2", "--yara-dir", str(rules), "--startup-runs", "1",
+         "--vigil", str(Path(sys.executable).parent / "vigil"), "--out", str(out),
+         "--sections", "clamscan,vigil", "--rounds", "2"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    labels = [json.loads(line)["label"] for line in out.read_text().splitlines()]
+    assert labels.count("vigil.scan.1st") == 2 and labels.count("clamscan.scan") == 2
+    assert "(each row: the median of 2 interleaved rounds)" in proc.stdout
+    assert "| vigil scan -r vs clamscan -r |" in proc.stdout.split("per-round ratios:")[1]
+    assert not list((tmp_path / "work").glob("state-*"))
