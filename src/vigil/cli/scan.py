@@ -75,8 +75,8 @@ class ScanRun:
 
     # --- per item -------------------------------------------------------------------------------
     def on_item(self, item: WalkItem, report: ScanReport | None) -> None:
-        if report is not None:  # only a FileItem has one
-            self._report(item, report)  # type: ignore[arg-type]
+        if report is not None and isinstance(item, FileItem):  # the common case first
+            self._report(item, report)
         elif isinstance(item, Notice):
             self._notice(item)
         elif isinstance(item, Problem):
