@@ -16,6 +16,7 @@ Exit status 1 if clamscan, clamd or Vigil's detections differ from the corpus ma
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -450,9 +451,10 @@ def rounds_table(benches: Sequence[Bench]) -> str:
 
 
 def merged(benches: Sequence[Bench]) -> Bench:
-    """The first round's Bench with, per row, the round of median seconds; `runs` lists every round,
-    peak memory is the largest seen, and a detection check that failed in any round is kept."""
-    bench = benches[0]
+    """A copy of the first round's Bench with, per row, the round of median seconds; `runs` lists every
+    round, peak memory is the largest seen, and a detection check that failed in any round is kept.
+    The rounds themselves stay as they ran (the per-round table reads them)."""
+    bench = copy.copy(benches[0])
     rows: dict[str, Row] = {}
     for label in bench.rows:
         seen = [b.rows[label] for b in benches if label in b.rows]
@@ -531,12 +533,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     args.out = args.out or str(work / "results.jsonl")
     corpus, sigs = generate(args, work)
-    warm_page_cache([corpus / "files", sigs])
     benches = []
     for number in range(args.rounds):
         if args.rounds > 1:
             print(f"=== round {number + 1} of {args.rounds}", flush=True)
         benches.append(run_round(args, corpus, sigs, work))
+    bad = [line for b in benches for line in misses(b)]
     bench = merged(benches)
     report = header(bench) + "\n\n" + table(bench)
     if len(benches) > 1:
@@ -544,7 +546,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = report.replace("\n\n", note, 1) + "\n\nper-round ratios:\n\n" + rounds_table(benches)
     print("\n" + report)
     (work / "latest-table.md").write_text(report + "\n")
-    bad = [line for b in benches for line in misses(b)]
     print("\n".join(["", "detection differences from the manifest:", *bad]) if bad else
           "\nall detections equal the manifest")
     return 1 if bad else 0

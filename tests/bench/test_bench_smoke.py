@@ -132,11 +132,13 @@ def test_rounds_report_medians_and_keep_any_failed_check() -> None:
         peer = bench.Row("clamscan.scan", "cmd", 10 * seconds, 5.0, 1, check=good)
         rounds.append(SimpleNamespace(rows={"vigil.scan.1st": row, "clamscan.scan": peer}))
     merged = bench.merged(rounds)
+    assert rounds[0].rows["vigil.scan.1st"].seconds == 3.0  # the rounds are left as they ran
     row = merged.rows["vigil.scan.1st"]
     assert (row.seconds, row.runs, row.peak_pss_mb) == (2.0, [3.0, 1.0, 2.0], 30.0)
     assert row.check is bad
     per_round = bench.rounds_table(rounds)
     assert "| vigil scan -r vs clamscan -r | 10.00x | 10.00x | 10.00x |" in per_round
+    assert "| peak PSS vs clamscan | 2.00x | 6.00x | 4.00x |" in per_round  # each round its own
 
 
 def test_two_rounds_run_end_to_end(tmp_path: Path) -> None:
