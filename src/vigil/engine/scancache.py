@@ -61,6 +61,14 @@ CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, used_ns INTEGER NOT N
 """
 #: Scopes whose verdicts survive the arrival of a new one.
 KEEP_SCOPES = 8
+#: A cache with at most this many file rows is read whole at the first lookup (a few milliseconds).
+SNAPSHOT_ROWS = 8192
+#: One file's digest and verdict stamp, for a cache too large to read whole for a few lookups.
+_POINT_QUERY = (
+    "SELECT f.sha256, v.hashes_version, v.limits, v.report FROM files f"
+    " JOIN verdicts v ON v.sha256 = f.sha256 AND v.scope = ?"
+    " WHERE f.dev = ? AND f.ino = ? AND f.size = ? AND f.mtime_ns = ? AND f.ctime_ns = ?"
+)
 #: A reader refreshes its scope's last use at most this often (a fully cached rescan writes nothing else).
 _TOUCH_EVERY_NS = 3600 * 10**9
 
@@ -88,11 +96,16 @@ class FileKey(NamedTuple):
 LayerDigests = tuple[str, str, str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedVerdict:
+class CachedVerdict(NamedTuple):
+    """A tuple, built with tuple.__new__ like FileKey: a rescan makes one per file."""
+
     sha256: str  # hex
     limits: tuple[str, ...]
     report: str  # "" for a verdict without signature detections, else the encoded detections and layers
+
+    @classmethod
+    def of(cls, sha256: str, limits: str, report: str) -> CachedVerdict:
+        return tuple.__new__(cls, (sha256, tuple(limits.split(",")) if limits else (), report))
 
 
 class _Stamp(NamedTuple):
@@ -130,6 +143,8 @@ class ScanCache:
         self._files: dict[FileKey, bytes] | None = None
         self._verdicts: dict[bytes, _Stamp] = {}
         self._scope = ""
+        #: lookups left before the whole index is read, for `_scope` (None: not yet decided)
+        self._point_budget: int | None = None
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
@@ -139,7 +154,7 @@ class ScanCache:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
             self._conn, self._pid = conn, os.getpid()
-            self._pending, self._files = {}, None
+            self._pending, self._files, self._point_budget = {}, None, None
             # run at process exit; a pool worker skips atexit, so there multiprocessing's own hook runs
             # it (multiprocessing is not imported otherwise: a cached rescan never needs it)
             if "multiprocessing" in sys.modules:
@@ -160,17 +175,18 @@ class ScanCache:
         """
         pending = self._pending.get((key, scope, hashes_version)) if self._pending else None
         if pending is not None:
-            return CachedVerdict(pending.layers[0][2], _split(pending.limits), pending.report)
-        files, verdicts = self._snapshot(scope)
-        digest = files.get(key)
-        stamp = verdicts.get(digest) if digest is not None else None
-        if digest is None or stamp is None:
+            return CachedVerdict.of(pending.layers[0][2], pending.limits, pending.report)
+        found = self._stamped(key, scope)
+        if found is None:
             return None
+        digest, stamp = found
         if stamp.hashes_version != hashes_version:
             if stamp.report or hashes is None or not self._recheck(digest, scope, hashes, hashes_version):
                 return None
-            stamp = verdicts[digest] = _Stamp(hashes_version, stamp.limits, stamp.report)
-        return CachedVerdict(digest.hex(), _split(stamp.limits), stamp.report)
+            stamp = _Stamp(hashes_version, stamp.limits, stamp.report)
+            if self._files is not None and self._scope == scope:
+                self._verdicts[digest] = stamp
+        return CachedVerdict.of(digest.hex(), stamp.limits, stamp.report)
 
     def _recheck(self, digest: bytes, scope: str, hashes: HashIndex, hashes_version: str) -> bool:
         """Whether a clean entry stays clean under new hash signatures (then it is re-stamped)."""
@@ -182,25 +198,49 @@ class ScanCache:
         db.execute(update, (hashes_version, digest, scope))
         return True
 
-    def _snapshot(self, scope: str) -> tuple[dict[FileKey, bytes], dict[bytes, _Stamp]]:
-        """The whole index, read once per process and scope: a rescan then costs a dict lookup per file
-        instead of SQL round trips (entries written later by other scanners are simply not seen)."""
-        if self._files is None or self._scope != scope:
-            db = self._db()
-            # plain row tuples as keys: a FileKey is a tuple and finds them (NamedTuple's own
-            # constructor is Python code, too slow for every row of a large cache)
-            rows = db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM files")
-            self._files = {row[:5]: row[5] for row in rows}
-            query = "SELECT sha256, hashes_version, limits, report FROM verdicts WHERE scope=?"
-            make_stamp = _Stamp._make
-            self._verdicts = {row[0]: make_stamp(row[1:]) for row in db.execute(query, (scope,))}
-            self._scope = scope
-            used = db.execute("SELECT used_ns FROM scopes WHERE scope=?", (scope,)).fetchone()
-            if used is None or time.time_ns() - int(used[0]) > _TOUCH_EVERY_NS:
-                with db:
-                    db.execute("BEGIN IMMEDIATE")
-                    _use_scopes(db, {scope})
-        return self._files, self._verdicts
+    def _stamped(self, key: FileKey, scope: str) -> tuple[bytes, _Stamp] | None:
+        """The content digest and verdict stamp cached for this file under `scope`.
+
+        A large cache is asked file by file at first: reading all of it for a run that looks up a few
+        files (`vigil scan upload.pdf` after a full-disk scan) would cost seconds. Once a run has looked up
+        a quarter as many files as the cache holds, it reads the whole index (an indexed query costs about
+        as much as reading two rows of the whole table), and each later lookup is a dict lookup.
+        """
+        if self._point_budget is None or self._scope != scope:
+            self._begin(scope)
+        if self._files is None:
+            if self._point_budget:
+                self._point_budget -= 1
+                row = self._db().execute(_POINT_QUERY, (scope, *key)).fetchone()
+                return None if row is None else (row[0], _Stamp._make(row[1:]))
+            self._files, self._verdicts = self._read_index(scope)
+        digest = self._files.get(key)
+        stamp = self._verdicts.get(digest) if digest is not None else None
+        return None if digest is None or stamp is None else (digest, stamp)
+
+    def _begin(self, scope: str) -> None:
+        """Decide how this scope is looked up, and mark it used (a cached rescan writes nothing else)."""
+        db = self._db()
+        self._scope, self._files = scope, None
+        (last_row,) = db.execute("SELECT coalesce(max(rowid), 0) FROM files").fetchone()
+        self._point_budget = 0 if last_row <= SNAPSHOT_ROWS else last_row // 4
+        used = db.execute("SELECT used_ns FROM scopes WHERE scope=?", (scope,)).fetchone()
+        if used is None or time.time_ns() - int(used[0]) > _TOUCH_EVERY_NS:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                _use_scopes(db, {scope})
+
+    def _read_index(self, scope: str) -> tuple[dict[FileKey, bytes], dict[bytes, _Stamp]]:
+        """The whole index for one scope, read once per process (entries written later by other scanners
+        are simply not seen)."""
+        db = self._db()
+        # plain row tuples as keys: a FileKey is a tuple and finds them (NamedTuple's own constructor is
+        # Python code, too slow for every row of a large cache)
+        rows = db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, sha256 FROM files")
+        files = {row[:5]: row[5] for row in rows}
+        query = "SELECT sha256, hashes_version, limits, report FROM verdicts WHERE scope=?"
+        make_stamp = _Stamp._make
+        return files, {row[0]: make_stamp(row[1:]) for row in db.execute(query, (scope,))}
 
     def store(
         self,
@@ -270,10 +310,6 @@ def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
             if not digest or hashes.lookup(algo, bytes.fromhex(str(digest)), layer_size):
                 return True
     return False
-
-
-def _split(limits: str) -> tuple[str, ...]:
-    return tuple(limits.split(",")) if limits else ()
 
 
 def default_path() -> Path:
