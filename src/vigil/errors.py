@@ -5,7 +5,8 @@
     ├── DatabaseError         a database cannot be loaded at all (missing, unreadable, bad container)
     ├── MalformedInput        scanned bytes are not the format they claim (a result, never a crash)
     ├── LimitExceeded         a scan budget ran out (depth, files, bytes, time); carries the limit's name
-    └── ScanError             a target could not be scanned (missing, unreadable, not a regular file)
+    ├── ScanError             a target could not be scanned (missing, unreadable, not a regular file)
+    └── ActionError           --move/--copy/--remove/--quarantine refused or failed; the file stays put
 
 Only MalformedInput and LimitExceeded may cross the unpacker seam; the engine's one guard turns them into
 report entries. Everything else propagates: it is a bug or an operator error, not hostile input.
@@ -51,3 +52,7 @@ class LimitExceeded(VigilError):
 
 class ScanError(VigilError):
     """A target that could not be scanned at all (clamscan prints these as errors, exit code 2)."""
+
+
+class ActionError(VigilError):
+    """The action was refused or failed; the file is still where it was."""

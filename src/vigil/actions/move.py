@@ -16,14 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from vigil.errors import VigilError
+from vigil.errors import ActionError
 
 MAX_SUFFIX = 999
 _CHUNK = 1 << 20
-
-
-class ActionError(VigilError):
-    """The action was refused or failed; the file is still where it was."""
 
 
 @dataclass(frozen=True, slots=True)

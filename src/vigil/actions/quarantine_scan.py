@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
-from vigil.actions.move import ActionError, ActionResult
+from vigil.actions.move import ActionResult
 from vigil.actions.quarantine import QuarantineError, Vault, default_vault_dir
+from vigil.errors import ActionError
 
 _OPEN: dict[str, Vault] = {}
 

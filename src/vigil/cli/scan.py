@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import vigil
-from vigil.actions.move import ActionError, ActionResult, copy_file, move_file, remove_file, resolve_dir
 from vigil.cli.database import RunDatabase
 from vigil.cli.output import LOG_HEADER, Output
 from vigil.cli.progress import progress_display
 from vigil.cli.settings import scan_settings, walk_policy
-from vigil.errors import DatabaseError, SignatureError
+from vigil.errors import ActionError, DatabaseError, SignatureError
 from vigil.render import explain, text
 from vigil.render import json as jsonr
 from vigil.scheduler import EngineFactory, Scanner, make_backend
@@ -28,6 +27,7 @@ from vigil.sources import FileItem, Notice, Problem, Walker, WalkItem, WalkStats
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
 if TYPE_CHECKING:
+    from vigil.actions.move import ActionResult
     from vigil.engine.scancache import ScanCache
 
 FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdline are ignored)"
@@ -41,6 +41,8 @@ class Action:
     directory: str = ""
 
     def apply(self, path: str, name: str = "") -> tuple[ActionResult, str]:
+        from vigil.actions.move import copy_file, move_file, remove_file  # only a run with an action
+
         if self.kind == "quarantine":
             from vigil.actions.quarantine_scan import quarantine_file
 
@@ -58,10 +60,10 @@ class Action:
 def _action(args: argparse.Namespace) -> Action | None:
     if args.quarantine:
         return Action("quarantine")
-    if args.move:
-        return Action("move", resolve_dir(args.move))
-    if args.copy:
-        return Action("copy", resolve_dir(args.copy))
+    if args.move or args.copy:
+        from vigil.actions.move import resolve_dir  # only a run that moves or copies
+
+        return Action("move", resolve_dir(args.move)) if args.move else Action("copy", resolve_dir(args.copy))
     return Action("remove") if args.remove else None
 
 
