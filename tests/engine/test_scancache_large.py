@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,26 @@ def test_a_hash_only_update_is_rechecked_file_by_file(scanned: tuple[Path, list[
     cache.flush()
     again = ScanCache(cache_path)  # the re-stamp was written: a later run answers it directly
     assert _scan(_engine(db_dir, again), files[0]).cached
+
+
+def test_the_least_recently_stored_files_are_evicted_past_max_files(
+    scanned: tuple[Path, list[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_dir, files, cache_path = scanned
+    monkeypatch.setattr(scancache, "MAX_FILES", 6)
+    newer = []
+    for n in range(3):
+        path = files[0].parent / f"newer{n}.txt"
+        path.write_bytes(b"a newer harmless file %d\n" % n + b"!" * n)
+        newer.append(path)
+    writer = ScanCache(cache_path)
+    engine = _engine(db_dir, writer)
+    assert [_scan(engine, path).cached for path in newer] == [False] * 3
+    writer.flush()  # 15 files stored, 6 allowed: the 9 stored first go, with their verdicts
+    with sqlite3.connect(cache_path) as conn:
+        assert conn.execute("SELECT count(*) FROM files").fetchone() == (6,)
+        assert conn.execute("SELECT count(*) FROM verdicts").fetchone() == (6,)
+    reader = _engine(db_dir, ScanCache(cache_path))
+    kept = files[-3:] + newer
+    assert [_scan(reader, path).cached for path in kept] == [True] * 6
+    assert not _scan(reader, files[0]).cached  # evicted: scanned again, with the same verdict

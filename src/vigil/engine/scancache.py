@@ -11,6 +11,8 @@ Three tables in one SQLite file (WAL, so several scanners share it safely):
   verdicts (several scanners with different settings, and the version a rollback returns to), and file
   rows left without any verdict go too. Without this the file grew by a copy of every verdict per update.
 
+Past `MAX_FILES` files the least recently stored go, with the verdicts no remaining file points to.
+
 `scope` is the digest of everything except whole-file hash signatures (body, logical, YARA, allow and
 ignore lists, section hashes...) plus the scan settings, so any such change misses. A change of the
 hash signatures alone does not for a clean verdict: the stored layer digests are looked up in the new
@@ -63,6 +65,12 @@ CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, used_ns INTEGER NOT N
 KEEP_SCOPES = 8
 #: A cache with at most this many file rows is read whole at the first lookup (a few milliseconds).
 SNAPSHOT_ROWS = 8192
+#: The cache keeps at most about this many files, the least recently stored going first (about 500 bytes
+#: each on disk): a mail server scanning every message's temporary file would otherwise grow it forever.
+MAX_FILES = 1_000_000
+#: Eviction waits until the cache is this much over MAX_FILES: it reads the whole verdicts table (2.8 s
+#: at 400k files here), so it runs once per MAX_FILES / 4 files stored, about 10 us per stored file.
+_EVICT_SLACK = 0.25
 #: One file's digest and verdict stamp, for a cache too large to read whole for a few lookups.
 _POINT_QUERY = (
     "SELECT f.sha256, v.hashes_version, v.limits, v.report FROM files f"
@@ -222,8 +230,8 @@ class ScanCache:
         """Decide how this scope is looked up, and mark it used (a cached rescan writes nothing else)."""
         db = self._db()
         self._scope, self._files = scope, None
-        (last_row,) = db.execute("SELECT coalesce(max(rowid), 0) FROM files").fetchone()
-        self._point_budget = 0 if last_row <= SNAPSHOT_ROWS else last_row // 4
+        rows = _row_span(db)
+        self._point_budget = 0 if rows <= SNAPSHOT_ROWS else rows // 4
         used = db.execute("SELECT used_ns FROM scopes WHERE scope=?", (scope,)).fetchone()
         if used is None or time.time_ns() - int(used[0]) > _TOUCH_EVERY_NS:
             with db:
@@ -280,6 +288,24 @@ class ScanCache:
             self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", files)
             self._conn.executemany("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?)", verdicts)
             _use_scopes(self._conn, {entry.scope for entry in pending})
+            if _row_span(self._conn) > MAX_FILES * (1 + _EVICT_SLACK):
+                _evict(self._conn)
+
+
+def _row_span(conn: sqlite3.Connection) -> int:
+    """How many file rows there are at most, read from the rowid index at once (count(*) reads them all).
+
+    A stored file takes the next rowid (INSERT OR REPLACE deletes the old row), so rowids also order the
+    rows by when they were last stored.
+    """
+    low, high = conn.execute("SELECT min(rowid), max(rowid) FROM files").fetchone()
+    return 0 if low is None else int(high) - int(low) + 1
+
+
+def _evict(conn: sqlite3.Connection) -> None:
+    """Keep the MAX_FILES most recently stored files, and only the verdicts they still point to."""
+    conn.execute("DELETE FROM files WHERE rowid <= (SELECT max(rowid) FROM files) - ?", (MAX_FILES,))
+    conn.execute("DELETE FROM verdicts WHERE sha256 NOT IN (SELECT sha256 FROM files)")
 
 
 def _use_scopes(conn: sqlite3.Connection, scopes: set[str]) -> None:
