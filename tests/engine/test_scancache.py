@@ -173,3 +173,14 @@ def test_a_configured_cache_directory_holds_the_scan_cache(
         assert scancache.default_path() == tmp_path / "xdg" / "vigil" / "scan-cache-3.sqlite"
     else:
         assert scancache.default_path() == Path("/var/cache/vigil/scan-cache-3.sqlite")
+
+
+def test_a_verdict_of_an_older_engine_is_not_reused(
+    setup: tuple[Path, Path, ScanCache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer Vigil may detect what an older one called clean in the same bytes and database."""
+    db_dir, target, cache = setup
+    _scan(db_dir, target, cache)
+    assert _scan(db_dir, target, cache).cached
+    monkeypatch.setattr(scancache, "DETECTION_REVISION", scancache.DETECTION_REVISION + 1)
+    assert not _scan(db_dir, target, cache).cached

@@ -42,12 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+import vigil
 from vigil.types import HashAlgo, ScanSettings
 
 if TYPE_CHECKING:
     from vigil.signatures.database import SignatureDB
     from vigil.signatures.match.hashes import HashIndex
 
+#: Bumped with every change to what the engine detects in the same bytes under the same database (new
+#: unpackers, new signature kinds): cached verdicts of an older engine then miss.
+DETECTION_REVISION = 1
 #: A file modified less than this long before its scan is not cached (timestamp granularity guard).
 RACY_SECONDS = 2.0
 
@@ -353,5 +357,7 @@ def cache_scope(db: SignatureDB, settings: ScanSettings) -> str:
 
 
 def scope_for(content_version: str, settings: ScanSettings) -> str:
-    """Everything but whole-file hashes that decides a verdict: the rest of the database and the settings."""
-    return hashlib.sha256(f"{content_version}|{settings!r}".encode()).hexdigest()[:32]
+    """Everything but whole-file hashes that decides a verdict: the rest of the database, the settings and
+    the engine that judged (a newer Vigil may detect what an older one called clean)."""
+    engine = f"{vigil.__version__}+{DETECTION_REVISION}"
+    return hashlib.sha256(f"{content_version}|{settings!r}|{engine}".encode()).hexdigest()[:32]
