@@ -51,12 +51,34 @@ class Layer:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """What a container's own directory says about a member, for `.cdb` signatures.
+
+    Each format fills in what clamscan gives its metadata check, as observed per format (`unpack/zip.py`,
+    `tar.py`, `libarchive_formats.py`); None means the format cannot tell, and a `.cdb` field that
+    constrains it does not match.
+    """
+
+    packed_size: int | None  # size inside the container (compressed)
+    real_size: int | None
+    encrypted: bool
+    position: int | None  # 1-based; 0 for formats where clamscan passes none
+
+
+@dataclass(frozen=True, slots=True)
 class Child:
-    """What an unpacker yields: a member's bytes and the name it had inside its container."""
+    """What an unpacker yields: a member's bytes and the name it had inside its container.
+
+    A member that cannot be read (encrypted, a directory entry, an unsupported method) is still yielded
+    with `listed_only` when its container's metadata should be checked: `.cdb` signatures name
+    encrypted members precisely because nobody can scan their bytes.
+    """
 
     name: str
     data: ByteView
     type_hint: FileType | None = None  # set when the container knows better than magic (e.g. gz -> tar)
+    info: MemberInfo | None = None
+    listed_only: bool = False
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import diff_gen_archives
+import diff_gen_cdb
 import diff_gen_errors
 import diff_gen_hash
 import diff_gen_ldb
@@ -15,7 +16,7 @@ from diff_known import KNOWN, KNOWN_CLI, NONDETERMINISTIC
 from diff_model import Group
 
 GENERATORS = (diff_gen_ndb, diff_gen_hash, diff_gen_ldb, diff_gen_misc, diff_gen_errors, diff_gen_lmd,
-              diff_gen_archives)
+              diff_gen_archives, diff_gen_cdb)
 
 __all__ = ["KNOWN", "KNOWN_CLI", "NONDETERMINISTIC", "all_groups", "case_ids", "group_named"]
 

@@ -73,7 +73,7 @@ def test_zip_streamed_with_data_descriptors_with_and_without_central_directory()
 
     got = []
     with pytest.raises(MalformedInput):
-        got.extend(c for c in _children(cut))
+        got.extend(c for c in _children(cut) if not c.listed_only)
     assert rows(got) == [row(n, d) for n, d in MEMBERS[:2]]
 
 

@@ -26,7 +26,21 @@ def row(name: str, data: bytes) -> Row:
 def unpack(
     data: bytes, ftype: FileType, name: str = "target", ctx: ScanContext | None = None
 ) -> list[Child]:
-    """All children of one layer; exceptions propagate so tests can assert on them."""
+    """The children of one layer that carry bytes to scan; exceptions propagate so tests can assert on them.
+
+    Members listed only for `.cdb` signatures (encrypted ones, directory entries) are left out: see
+    `listed`."""
+    return [child for child in _children(data, ftype, name, ctx) if not child.listed_only]
+
+
+def listed(
+    data: bytes, ftype: FileType, name: str = "target", ctx: ScanContext | None = None
+) -> list[Child]:
+    """Every child with the member metadata `.cdb` signatures are checked against, in yield order."""
+    return [child for child in _children(data, ftype, name, ctx) if child.info is not None]
+
+
+def _children(data: bytes, ftype: FileType, name: str, ctx: ScanContext | None) -> list[Child]:
     unpacker = unpacker_for(ftype)
     assert unpacker is not None, ftype
     return list(unpacker.children(Layer(data, name, ftype, 0), ctx or ScanContext(ScanLimits())))

@@ -23,7 +23,7 @@ from vigil.signatures.records import SigMeta
 from vigil.types import Evidence, FileType, HashAlgo, Match
 
 # Rank classes, smallest wins (clamscan 1.4.6, observed on one file).
-RANK_BODY, RANK_HASH, RANK_LOGICAL, RANK_YARA = 0, 1, 2, 3
+RANK_BODY, RANK_HASH, RANK_LOGICAL, RANK_YARA, RANK_CONTAINER = 0, 1, 2, 3, 4
 _SAMPLE = 64
 
 
@@ -146,7 +146,7 @@ class LayerMatcher:
 
     def _match_logical(self, view_index: int, view: View, sig_index: int) -> None:
         sig: LogicalSig = self.db.logicals[sig_index]
-        ancestry = tuple(_CONTAINER_AS.get(t, t) for t in self.layer.ancestry)
+        ancestry = tuple(CONTAINER_AS.get(t, t) for t in self.layer.ancestry)
         facts = logical.LayerFacts(
             file_type=self.layer.file_type, size=len(view.data), ancestry=ancestry, exe=self.exe
         )
@@ -197,9 +197,9 @@ class LayerMatcher:
         )
 
 
-#: How a container type reads in `.ldb` Container/Intermediates: clamscan unpacks an OOXML document with
-#: its zip parser, so members see CL_TYPE_ZIP as their container.
-_CONTAINER_AS = dict.fromkeys(
+#: How a container type reads in `.ldb` Container/Intermediates and in `.cdb`: clamscan unpacks an OOXML
+#: document with its zip parser, so members see CL_TYPE_ZIP as their container.
+CONTAINER_AS = dict.fromkeys(
     (FileType.OOXML_WORD, FileType.OOXML_XL, FileType.OOXML_PPT, FileType.OOXML_HWP), FileType.ZIP
 )
 #: Target 0 (any) and 14 (other) live in ClamAV's generic matcher, scanned after the type-specific one.

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from vigil.signatures.match.hashes import HashIndex
 
 #: Bumped with every change to what the engine detects in the same bytes under the same database (new
-#: unpackers, new signature kinds): cached verdicts of an older engine then miss.
-DETECTION_REVISION = 1
+#: unpackers, new signature kinds): cached verdicts of an older engine then miss. 2: `.cdb` matching.
+DETECTION_REVISION = 2
 #: A file modified less than this long before its scan is not cached (timestamp granularity guard).
 RACY_SECONDS = 2.0
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from vigil.engine import filetype
 from vigil.engine.hashing import Digests, digest_all
-from vigil.engine.matching import LayerMatcher
+from vigil.engine.matching import CONTAINER_AS, RANK_CONTAINER, LayerMatcher
 from vigil.errors import LimitExceeded, MalformedInput
-from vigil.layer import Child, Layer, ScanContext
+from vigil.layer import Child, Layer, MemberInfo, ScanContext
 from vigil.signatures.database import SignatureDB
+from vigil.signatures.match import container as members
 from vigil.types import FileType, LayerInfo, Match, ScanSettings
 from vigil.unpack.registry import unpacker_for
 
@@ -78,13 +79,29 @@ class LayerWalk:
             return
         try:
             for child in unpacker.children(layer, self.ctx):
-                self._visit_child(layer, child)
+                if child.info is not None and self.db.containers:
+                    self._match_member(layer, child.name, child.info)
+                if not child.listed_only and not self.done:
+                    self._visit_child(layer, child)
                 if self.done:
                     return
         except LimitExceeded as exc:
             self.ctx.note_limit(exc.limit)
         except MalformedInput as exc:
             self.ctx.note_issue(f"{layer.path}: {exc}")
+
+    def _match_member(self, container: Layer, name: str, info: MemberInfo) -> None:
+        """`.cdb` signatures on a member's directory entry, before its bytes are scanned, as clamscan
+        checks them: a hit names the member, and in default mode it is the scan's only detection."""
+        container_type = CONTAINER_AS.get(container.file_type, container.file_type)
+        hits = members.matching(self.db.containers, container_type, len(container.data), name, info)
+        for sig in hits:
+            self.result.matches.append(
+                Match(sig.meta.reported, "container", sig.meta.origin, f"{container.path}>{name}",
+                      rank=(RANK_CONTAINER,))
+            )
+            if not self.settings.allmatch:
+                return
 
     def _visit_child(self, parent: Layer, child: Child) -> None:
         depth = parent.depth + 1

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vigil.signatures.formats.cdb import ContainerSig
 from vigil.signatures.formats.ldb import ContentSub, LogicalSig
 from vigil.signatures.formats.ndb import BodySig
 from vigil.signatures.logic import evaluate_logic
@@ -37,7 +38,7 @@ class SignatureDB:
     content: ContentMatcher
     yara: YaraMatcher | None = None
     magic: tuple[object, ...] = ()
-    containers: tuple[object, ...] = ()
+    containers: tuple[ContainerSig, ...] = ()
     sources: tuple[str, ...] = ()
     version: str = ""
     #: digest of every source but whole-file hash databases, and of those alone: the scan cache keeps
@@ -77,7 +78,7 @@ class SignatureDB:
     @property
     def signature_count(self) -> int:
         yara_rules = self.yara.rule_count if self.yara is not None else 0
-        return len(self.hashes) + len(self.bodies) + len(self.logicals) + yara_rules
+        return len(self.hashes) + len(self.bodies) + len(self.logicals) + len(self.containers) + yara_rules
 
 
 def _body_entries(bodies: Sequence[BodySig]) -> Iterable[ContentEntry]:
@@ -177,7 +178,7 @@ def build_database(
             content=content.result(),
             yara=yara,
             magic=tuple(buckets.pop("MagicRule", [])),
-            containers=tuple(buckets.pop("ContainerSig", [])),
+            containers=tuple(c for c in buckets.pop("ContainerSig", []) if isinstance(c, ContainerSig)),
             sources=tuple(sources),
             logical_unconditional=unconditional_logicals(logicals),
             exec_offsets=_needs_exec(entries, logicals),

@@ -18,8 +18,8 @@ from typing import Any
 
 import vigil
 
-FORMAT = 5  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
-# 5: each hash column's distinct sizes
+FORMAT = 6  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
+# 5: each hash column's distinct sizes; 6: the manifest's signature count includes `.cdb` signatures
 
 
 def cache_root() -> Path:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vigil.errors import LimitExceeded, MalformedInput
-from vigil.layer import ByteView, Child, ScanContext
+from vigil.layer import ByteView, Child, MemberInfo, ScanContext
 from vigil.unpack import isolated_worker as wire
 
 _SRC_ROOT = str(Path(wire.__file__).resolve().parents[2])
@@ -55,6 +55,11 @@ class Entry:
     size: int
     is_file: bool
     encrypted: bool
+
+
+#: What a format tells `.cdb` signatures about an announced file, given its 1-based positions among the
+#: files and among all entries (formats count differently).
+Describe = Callable[[Entry, int, int], MemberInfo]
 
 
 class _WorkerGone(Exception):
@@ -137,7 +142,12 @@ class _Job:
     encrypted_alert: str
     deadline: float
     charge: bool = True
+    describe: Describe | None = None
     pending: Entry | None = None
+    pending_info: MemberInfo | None = None
+    listed: Child | None = None  # an unreadable file to list for `.cdb` before the next record
+    files: int = 0
+    entries: int = 0
     awaiting_decision: bool = False
     finished: bool = False
     damaged: list[str] = field(default_factory=list)
@@ -147,18 +157,25 @@ class _Job:
         name = payload[wire.HEADER_FMT.size :].decode("utf-8", "replace")
         entry = Entry(name, size, kind == wire.KIND_FILE, bool(encrypted))
         self.awaiting_decision = True
+        info = None
+        self.entries += 1
+        if entry.is_file and self.describe is not None:
+            self.files += 1
+            info = self.describe(entry, self.files, self.entries)
         if entry.encrypted:
             self.ctx.note_alert(self.encrypted_alert)
         if entry.encrypted or not entry.is_file:
             self.awaiting_decision = False
             self.worker.send(wire.SKIP)
+            if info is not None:
+                self.listed = Child(entry.name, b"", info=info, listed_only=True)
             return
         if self.charge:
             self.ctx.charge_file()
         budget = self.ctx.remaining_bytes()
         if entry.size > budget:
             self.ctx.charge_bytes(entry.size)  # declared size over budget: raises the binding limit
-        self.pending = entry
+        self.pending, self.pending_info = entry, info
         self.awaiting_decision = False
         self.worker.send(wire.READ, budget.to_bytes(8, "little"))
 
@@ -175,7 +192,7 @@ class _Job:
             self.ctx.charge_bytes(len(body))
         if not flags & wire.COMPLETE:
             self.damaged.append(entry.name)
-        return Child(name=entry.name, data=body)
+        return Child(name=entry.name, data=body, info=self.pending_info)
 
     def next_record(self) -> tuple[bytes, bytes]:
         self.ctx.check_time()
@@ -212,6 +229,7 @@ class WorkerPool:
         encrypted_alert: str,
         *,
         charge: bool = True,
+        describe: Describe | None = None,
     ) -> Generator[Child, None, None]:
         """Run `job` on `data` in a worker, yielding the members it reads within the scan's budgets.
 
@@ -219,7 +237,7 @@ class WorkerPool:
         caller charges the result itself (a zip member decoded in a worker).
         """
         worker = self._acquire()
-        state = _Job(worker, ctx, encrypted_alert, self._deadline(ctx), charge)
+        state = _Job(worker, ctx, encrypted_alert, self._deadline(ctx), charge, describe)
         try:
             worker.send(wire.JOB, _job_payload(job, params, data))
             yield from self._converse(state)
@@ -241,6 +259,9 @@ class WorkerPool:
                 return
             else:
                 _HANDLERS[tag](state, payload)
+                if state.listed is not None:
+                    listed, state.listed = state.listed, None
+                    yield listed
 
     def _failure(self, worker: Worker, why: str) -> MalformedInput | LimitExceeded:
         if why == "timeout":
@@ -371,7 +392,8 @@ def set_default_pool(pool: WorkerPool) -> WorkerPool | None:
 
 
 def run_isolated(
-    job: str, params: str, data: ByteView, ctx: ScanContext, encrypted_alert: str
+    job: str, params: str, data: ByteView, ctx: ScanContext, encrypted_alert: str,
+    describe: Describe | None = None,
 ) -> Generator[Child, None, None]:
     """Run a registered worker job on the default pool (see `WorkerPool.run`)."""
-    return default_pool().run(job, params, data, ctx, encrypted_alert)
+    return default_pool().run(job, params, data, ctx, encrypted_alert, describe=describe)

@@ -19,9 +19,9 @@ import errno
 from collections.abc import Iterator
 from typing import Any
 
-from vigil.layer import Child, Layer, ScanContext
+from vigil.layer import Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
-from vigil.unpack.isolated import run_isolated
+from vigil.unpack.isolated import Describe, Entry, run_isolated
 from vigil.unpack.isolated_worker import KIND_FILE, KIND_OTHER, Channel, JobLimit, JobMalformed
 
 #: Our job name for the worker.
@@ -116,6 +116,43 @@ def _offer_entry(ffi: Any, entry: Any, chan: Channel, archive_error: type[Except
     _read_member(entry, budget, chan, archive_error)
 
 
+def _unpositioned(entry: Entry, _file: int, _entry: int) -> MemberInfo:
+    """7z as clamscan 1.4.6 checks it: size in container 0, position 0 for every member (observed)."""
+    return MemberInfo(0, entry.size, entry.encrypted, 0)
+
+
+def _zero_based(entry: Entry, file: int, _entry: int) -> MemberInfo:
+    """CAB: size in container 0, and the position counts files from 0 (observed)."""
+    return MemberInfo(0, entry.size, entry.encrypted, file - 1)
+
+
+def _stored(entry: Entry, _file: int, _entry: int) -> MemberInfo:
+    """ISO 9660: the size in the container is the real size and there is no position (observed). clamscan
+    names a member of a subdirectory by its bare name, Vigil by its path: an anchored regex can differ."""
+    return MemberInfo(entry.size, entry.size, entry.encrypted, 0)
+
+
+def _stored_counted(entry: Entry, _file: int, position: int) -> MemberInfo:
+    """cpio: the real size twice, and the position among all entries, directories included (observed)."""
+    return MemberInfo(entry.size, entry.size, entry.encrypted, position)
+
+
+def _packed_unknown(entry: Entry, _file: int, _entry: int) -> MemberInfo:
+    """RAR: libarchive does not expose the packed size; the position rule is unverified (no RAR writer
+    here), so both are unknown and only name, real size and encryption can match."""
+    return MemberInfo(None, entry.size, entry.encrypted, None)
+
+
+#: Family -> what `.cdb` sees of its members; XAR and LHA are not checked (not observed in clamscan).
+_DESCRIBE: dict[str, Describe] = {
+    "7z": _unpositioned,
+    "cab": _zero_based,
+    "iso9660": _stored,
+    "cpio": _stored_counted,
+    "rar": _packed_unknown,
+}
+
+
 class LibarchiveUnpacker:
     """One unpacker per format family, so each can be switched off by name like the built-in ones."""
 
@@ -124,9 +161,10 @@ class LibarchiveUnpacker:
         self.types = types
         self._formats = formats
         self._encrypted_alert = encrypted_alert
+        self._describe = _DESCRIBE.get(name)
 
     def children(self, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
-        return run_isolated(JOB, self._formats, layer.data, ctx, self._encrypted_alert)
+        return run_isolated(JOB, self._formats, layer.data, ctx, self._encrypted_alert, self._describe)
 
 
 _CPIO = frozenset({FileType.CPIO_OLD, FileType.CPIO_ODC, FileType.CPIO_NEWC, FileType.CPIO_CRC})

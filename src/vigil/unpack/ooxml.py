@@ -25,6 +25,6 @@ class OoxmlUnpacker:
     def children(self, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
         for child in _ZIP.children(layer, ctx):
             if bytes(child.data[:8]) == OLE2_MAGIC:
-                yield Child(child.name, child.data, FileType.MSOLE2)
+                yield Child(child.name, child.data, FileType.MSOLE2, child.info)
             else:
                 yield child

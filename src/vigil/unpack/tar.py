@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from vigil.errors import MalformedInput
-from vigil.layer import ByteView, Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
 
 BLOCK = 512
@@ -125,6 +125,7 @@ class TarUnpacker:
             raise MalformedInput(f"{layer.name}: {len(data)} bytes is too short for a tar header")
         pos = 0
         pending = _Pending()
+        files = 0
         while pos + BLOCK <= len(data):
             ctx.check_time()
             block = bytes(data[pos : pos + BLOCK])
@@ -132,8 +133,9 @@ class TarUnpacker:
                 return  # end-of-archive marker
             header = _parse_header(block)
             pos += BLOCK
-            child, pos = self._member(data, pos, header, pending, ctx)
+            child, pos = self._member(data, pos, header, pending, ctx, files + 1)
             if child is not None:
+                files += 1
                 yield child
         if pos > len(data):
             raise MalformedInput(f"{layer.name}: tar member data truncated")
@@ -142,9 +144,12 @@ class TarUnpacker:
 
     @staticmethod
     def _member(
-        data: ByteView, pos: int, header: _Header, pending: _Pending, ctx: ScanContext
+        data: ByteView, pos: int, header: _Header, pending: _Pending, ctx: ScanContext, position: int
     ) -> tuple[Child | None, int]:
-        """Consume one header's data; returns the child (None for metadata and links) and the next offset."""
+        """Consume one header's data; returns the child (None for metadata and links) and the next offset.
+
+        For `.cdb`, clamscan lists only members with data, counts only them in FILEPOS, and gives their
+        size as both the size in the container and the real size."""
         meta = _META.get(header.typeflag)
         if meta is not None:
             if header.size > _MAX_META:
@@ -158,7 +163,8 @@ class TarUnpacker:
         ctx.charge_file()
         ctx.charge_bytes(size)
         body = bytes(data[pos : pos + size])  # shorter than size when truncated: caller raises after it
-        return Child(name=overrides.get("path", header.name), data=body), pos + _padded(size)
+        info = MemberInfo(size, size, False, position)
+        return Child(name=overrides.get("path", header.name), data=body, info=info), pos + _padded(size)
 
 
 def _pax_size(overrides: dict[str, str], fallback: int) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vigil.errors import MalformedInput
-from vigil.layer import ByteView, Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
 from vigil.unpack.compressed import DecoderFactory, decode_bounded
 from vigil.unpack.zip_methods import DECODERS
@@ -266,7 +266,13 @@ class ZipUnpacker:
         if not records:
             raise MalformedInput(f"{layer.name}: no zip records")
         damaged: list[str] = []
-        for record in _select(records, ctx):
+        selected = _select(records, ctx)
+        # clamscan checks every record's metadata (directories included, all counted in FILEPOS) for
+        # `.cdb` before it extracts any member: a hit on the last record beats a body match on the first
+        for position, record in enumerate(selected, start=1):
+            info = MemberInfo(record.csize, record.usize, bool(record.flags & _ENCRYPTED), position)
+            yield Child(record.name, b"", info=info, listed_only=True)
+        for record in selected:
             child = self._child(data, record, ctx, damaged)
             if child is not None:
                 yield child
