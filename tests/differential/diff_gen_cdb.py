@@ -1,6 +1,7 @@
 """`.cdb` container metadata groups: one signature per group, asked of the same archives in every format
-clamscan checks member metadata for (zip, tar, 7z, cab, cpio, iso9660), so clamscan's verdict pins down
-each field: type, sizes, name regex, encryption and position, directories included.
+clamscan checks member metadata for (zip, tar, 7z, cab, cpio, iso9660, ARJ, mail attachments; CHM from
+clamav-testfiles), so clamscan's verdict pins down each field: type, sizes, name regex, encryption and
+position, directories included.
 
 Default mode only: in allmatch clamscan 1.4.6 reports a zip member's metadata hit twice (it checks the
 central directory and then each local header), which Vigil's allmatch does not repeat.
@@ -8,10 +9,12 @@ central directory and then each local header), which Vigil's allmatch does not r
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import tarfile
 import zipfile
+from pathlib import Path
 
 from diff_gen_archives import _run
 from diff_model import DEFAULT, Group, binary, lines
@@ -62,6 +65,20 @@ def _tar(members: Members, dirs: tuple[str, ...] = ()) -> bytes:
     return buf.getvalue()
 
 
+CHM = Path("/usr/share/clamav-testfiles/clam.chm")
+
+
+def _mail(members: Members) -> bytes:
+    parts = [b"From: a@example.org\r\nSubject: cdb\r\nMIME-Version: 1.0\r\n"
+             b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n'
+             b"Content-Type: text/plain\r\n\r\nsee attached\r\n"]
+    for name, data in members:
+        parts.append(b"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+                     b"\r\nContent-Disposition: attachment; filename=" + name.encode() + b"\r\n\r\n"
+                     + base64.encodebytes(data).replace(b"\n", b"\r\n"))
+    return b"".join(parts) + b"--XX--\r\n"
+
+
 def targets() -> dict[str, bytes]:
     nested = [("d/other.dat", OTHER), ("evil.bin", EVIL)]
     built: dict[str, bytes | None] = {
@@ -77,6 +94,10 @@ def targets() -> dict[str, bytes]:
         "plain.cab": _run("gcab", ["-c", "{out}"], FLAT, "a.cab"),
         "newc.cpio": _run("bsdtar", ["-cf", "{out}", "--format", "newc"], FLAT, "a.cpio"),
         "plain.iso": _run("bsdtar", ["-cf", "{out}", "--format", "iso9660"], FLAT, "a.iso"),
+        "plain.arj": _run("arj", ["a", "-y", "{out}"], FLAT, "a.arj"),
+        "garbled.arj": _run("arj", ["a", "-y", "-gsecret", "{out}"], FLAT, "a.arj"),
+        "attached.eml": _mail(FLAT),
+        "clam.chm": CHM.read_bytes() if CHM.exists() else None,  # members /clam.exe.txt, /#SYSTEM...
         "evil.bin": EVIL,  # not in a container: never a metadata hit
     }
     return {name: data for name, data in built.items() if data is not None}
@@ -103,6 +124,9 @@ QUESTIONS = {
     "pos-2": r"Cdb.Pos2:*:*:evil\.bin:*:*:*:2:*:*",
     "pos-3": r"Cdb.Pos3:*:*:evil\.bin:*:*:*:3:*:*",
     "container-size": r"Cdb.ContainerSize:*:1-4000:evil\.bin:*:*:*:*:*:*",
+    "chm-member": r"Cdb.Chm:CL_TYPE_MSCHM:*:^/clam\.exe\.txt$:0:544:0:*:*:*",
+    "chm-packed": r"Cdb.ChmPacked:*:*:^/#SYSTEM$:4254:*:*:*:*:*",
+    "mail-type": r"Cdb.Mail:CL_TYPE_MAIL:*:^evil\.bin$:*:*:*:*:*:*",
 }
 
 

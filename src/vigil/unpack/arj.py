@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vigil.errors import MalformedInput
-from vigil.layer import ByteView, Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
 from vigil.unpack.arj_decode import decode_fastest, decode_huffman
 
@@ -150,6 +150,7 @@ class ArjUnpacker:
             raise MalformedInput(f"{layer.name}: empty ARJ main header")
         pos = main.data_start
         problems: list[str] = []
+        position = 0
         while pos < len(data):
             header = read_header(data, pos)
             if header is None:
@@ -157,12 +158,15 @@ class ArjUnpacker:
             pos = header.data_start + header.csize
             if header.file_type not in _DATA_TYPES:
                 continue
+            position += 1  # `.cdb` FILEPOS as clamscan counts it: 1-based over members with data
+            info = MemberInfo(header.csize, header.usize, bool(header.flags & _GARBLED), position)
             if header.flags & _GARBLED or header.method not in DECODERS:
                 ctx.note_issue(f"{layer.name}: cannot extract {header.name!r} (method {header.method}, "
                                f"flags {header.flags:#x})")
+                yield Child(header.name, b"", info=info, listed_only=True)
                 continue
             body, problem = _member(data, header, ctx)
-            yield Child(name=header.name, data=body)
+            yield Child(name=header.name, data=body, info=info)
             if problem is not None:
                 problems.append(problem)
                 if pos > len(data):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vigil.errors import MalformedInput
-from vigil.layer import ByteView, Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
 from vigil.unpack.lzx import FRAME, LzxDecoder
 
@@ -176,7 +176,8 @@ class ChmUnpacker:
             else:
                 body = bytes(sections.compressed()[entry.offset : entry.offset + entry.length])
             ctx.charge_bytes(len(body))
-            yield Child(name=entry.name, data=body)
+            # `.cdb` as clamscan checks CHM: size in container 0; its FILEPOS count was not pinned down
+            yield Child(name=entry.name, data=body, info=MemberInfo(0, entry.length, False, None))
             if len(body) != entry.length:
                 problems.append(f"{entry.name!r} is cut short")
         if sections.section1_problem is not None:

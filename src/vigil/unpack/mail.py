@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
 from vigil.errors import LimitExceeded, MalformedInput
-from vigil.layer import ByteView, Child, Layer, ScanContext
+from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
 from vigil.unpack.encodings import (
     BINHEX_MARK,
@@ -261,7 +261,9 @@ class _Message:
         decoded = decoder(body) if decoder else Decoded(body)
         self.problems.extend(f"{name or 'part'}: {problem}" for problem in decoded.problems)
         hint = FileType.MAIL if head.ctype == "message/rfc822" and _HEADERISH.match(decoded.data) else None
-        child = self._child(name, decoded.data, hint)
+        # `.cdb` as clamscan checks an attachment: by its file name, decoded size twice, position 0
+        info = MemberInfo(len(decoded.data), len(decoded.data), False, 0) if name else None
+        child = self._child(name, decoded.data, hint, info)
         if child is not None:
             yield child
         if head.encoding != "base64" and hint is None:
@@ -283,7 +285,9 @@ class _Message:
             except MalformedInput as exc:
                 self.problems.append(str(exc))
 
-    def _child(self, name: str | None, data: ByteView, hint: FileType | None) -> Child | None:
+    def _child(
+        self, name: str | None, data: ByteView, hint: FileType | None, info: MemberInfo | None = None
+    ) -> Child | None:
         """Charge and build one child; a part over MaxFileSize is skipped (noted), the rest goes on."""
         self.leaves += 1
         self.ctx.charge_file()
@@ -294,7 +298,7 @@ class _Message:
                 raise
             self.ctx.note_limit(exc.limit)
             return None
-        return Child(self.prefix + (name or f"part-{self.leaves}"), data, hint)
+        return Child(self.prefix + (name or f"part-{self.leaves}"), data, hint, info)
 
 
 def _nest_limit(layer: Layer, ctx: ScanContext) -> int:
