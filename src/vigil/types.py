@@ -7,8 +7,29 @@ the cluster) unchanged. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import operator
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def _pickled_as_call(cls: type[_T]) -> type[_T]:
+    """Pickle as `cls(*fields)`: dataclass's own pickling of a slots class walks `fields()` in Python for
+    every object, 10 us a report with two layers each way, and every report crosses from a worker to
+    the parent (CLI pool, vigild, the cluster). This takes 2.4 us to pickle and 4.5 us to unpickle."""
+    names = getattr(cls, "__slots__", ())
+    assert isinstance(names, tuple) and len(names) > 1, cls  # attrgetter of one name returns no tuple
+    values = operator.attrgetter(*names)
+
+    def reduce(self: _T) -> tuple[Callable[..., _T], tuple[Any, ...]]:
+        return type(self), values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 - a method set on a class the decorator returns
+    return cls
+
 
 
 class FileType(enum.Enum):
@@ -149,6 +170,7 @@ class HashAlgo(enum.Enum):
 _ALGO_BY_HEXLEN = {32: HashAlgo.MD5, 40: HashAlgo.SHA1, 64: HashAlgo.SHA256}
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a signature came from, so every detection can name its database file and line."""
@@ -188,6 +210,7 @@ class ScanSettings:
     disabled_unpackers: frozenset[str] = frozenset()
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """The bytes that made a signature hit: offset into the layer (or its normalised view) and a sample."""
@@ -198,6 +221,7 @@ class Evidence:
     view: str = "raw"  # raw | normalised | html
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Match:
     """One signature hit on one layer, before the verdict fold."""
@@ -211,6 +235,7 @@ class Match:
     category: Category = Category.MALWARE
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Detection:
     """A reported finding: the winning match's name plus everything needed to explain it."""
@@ -221,6 +246,7 @@ class Detection:
     matches: tuple[Match, ...]
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class LayerInfo:
     """What the report keeps of each scanned layer (the data itself is gone by then)."""
@@ -239,6 +265,7 @@ class LayerInfo:
         return (self.md5, self.sha1, self.sha256, self.size)
 
 
+@_pickled_as_call
 @dataclass(frozen=True, slots=True)
 class ScanReport:
     target: str
