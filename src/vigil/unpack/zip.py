@@ -270,6 +270,7 @@ class ZipUnpacker:
         # clamscan checks every record's metadata (directories included, all counted in FILEPOS) for
         # `.cdb` before it extracts any member: a hit on the last record beats a body match on the first
         for position, record in enumerate(selected, start=1):
+            ctx.check_time()  # a hostile zip lists a million records, each checked against every .cdb line
             info = MemberInfo(record.csize, record.usize, bool(record.flags & _ENCRYPTED), position)
             yield Child(record.name, b"", info=info, listed_only=True)
         for record in selected:
