@@ -11,11 +11,12 @@ import hashlib
 import io
 import shutil
 import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from unpack_helpers import listed, make_tar, unpack
+from unpack_helpers import listed, unpack
 
 from vigil.engine import Engine
 from vigil.layer import MemberInfo
@@ -50,11 +51,22 @@ def test_every_zip_record_is_listed_first_with_its_directory_entry() -> None:
 
 
 def test_tar_counts_only_members_with_data() -> None:
-    data = make_tar([("a.txt", b"aaa"), ("b.bin", b"bbbbb")])
-    got = listed(data, FileType.POSIX_TAR)
+    """A directory entry between two files is neither listed nor counted (clamscan: `d/` then `evil.bin`
+    at FILEPOS 2 after one file)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, body in (("a.txt", b"aaa"), ("d/", None), ("d/b.bin", b"bbbbb")):
+            info = tarfile.TarInfo(name)
+            if body is None:
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+    got = listed(buf.getvalue(), FileType.POSIX_TAR)
     assert [(c.name, c.listed_only, c.info) for c in got] == [
         ("a.txt", False, MemberInfo(3, 3, False, 1)),
-        ("b.bin", False, MemberInfo(5, 5, False, 2)),
+        ("d/b.bin", False, MemberInfo(5, 5, False, 2)),
     ]
 
 
