@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import EICAR, run_vigil
+from cli_helpers import EICAR, VIGIL, run_vigil
 
 from vigil.cli.main import main
 from vigil.render.text import escape_path
@@ -113,3 +114,42 @@ def test_in_process_main(
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "-V"]) == 0
     assert capsys.readouterr().out.startswith("Vigil ")
+
+
+def test_ok_lines_precede_a_later_warning_on_a_shared_stream(work: Path) -> None:
+    """OK lines are buffered for speed; a warning must still come after the lines printed before it."""
+    _tree(work / "many", 40)
+    proc = subprocess.run([VIGIL, "scan", "--no-summary", "-d", "db", "-r", "many", "missing"],
+                          cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+                          check=False)
+    lines = proc.stdout.decode().splitlines()
+    problem = next(i for i, line in enumerate(lines) if line.startswith("missing"))
+    assert problem == len(lines) - 1 or lines[problem + 1].startswith(("ERROR", "WARNING"))
+    assert sum(line.endswith(": OK") for line in lines[:problem]) == 34  # 40 files, 6 with EICAR
+
+
+def test_closed_pipe_with_buffered_lines_ends_quietly(work: Path) -> None:
+    """More output than a pipe holds, so the scan must meet the closed pipe and stop without a trace."""
+    many = work / "many"
+    many.mkdir()
+    for index in range(400):
+        (many / f"{index:03d}{'x' * 200}").write_bytes(b"clean\n")
+    reader = subprocess.Popen([VIGIL, "scan", "-d", "db", "-r", "many"], cwd=work,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    first = reader.stdout.readline()
+    reader.stdout.close()  # like `| head -1`
+    err = reader.stderr.read()
+    assert reader.wait(timeout=120) == 2
+    assert first.startswith(b"many/") and first.endswith(b": OK\n")
+    assert err == b""
+
+
+def test_reader_gone_before_the_first_line(work: Path) -> None:
+    """However the buffered lines meet the closed pipe (timed flush or the final one), no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run([VIGIL, "scan", "--no-summary", "-d", "db", "clean.txt", "tree/clean.txt"],
+                          cwd=work, stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False)
+    os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (2, b"")

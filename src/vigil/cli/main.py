@@ -11,12 +11,17 @@ from vigil.cli.commands import COMMANDS
 from vigil.cli.options import build_parser, normalize_argv
 
 
-def _binary_safe_streams() -> None:
-    """File names are bytes; print undecodable ones back as the same bytes instead of crashing."""
+def _configure_streams() -> None:
+    """File names are bytes: print undecodable ones back as the same bytes instead of crashing.
+    Output flushes by its own rules (cli.output), so PYTHONUNBUFFERED, common in container images,
+    must not turn every OK line of a cached rescan back into a write call."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
+    reconfigure_stdout = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure_stdout is not None:
+        reconfigure_stdout(write_through=False)
 
 
 def _parsers_needed(argv: Sequence[str]) -> list[str]:
@@ -35,9 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(normalize_argv(raw))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
-    _binary_safe_streams()
+    _configure_streams()
     try:
-        return commands[args.command].run(args)
+        status = commands[args.command].run(args)
+        sys.stdout.flush()  # buffered result lines: a closed pipe is reported here, not at exit
+        return status
     except BrokenPipeError:
         # the reader went away (`vigil scan ... | head`): stop quietly like other Unix tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
