@@ -290,6 +290,18 @@ class Bench:
         hits = (self.state / "yara.scan.out").read_text(errors="replace").splitlines()
         row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
         self.emit("yara.scan", row)
+        self.yarax_floor()
+
+    def yarax_floor(self) -> None:
+        """yara-x alone through its Python binding (bench/yarax_floor.py): the floor under vigil+yara."""
+        floor = [str(Path(self.args.vigil).with_name("python")), str(REPO / "bench" / "yarax_floor.py")]
+        rules = self.state / "rules.yarax"
+        self.timed("yara-x.compile", [*floor, "compile", str(rules), *self.yara_files], per_corpus=False)
+        row = run_cmd([*floor, "scan", str(rules), str(self.files), "-j", str(self.args.jobs)], self.env,
+                      self.state / "yara-x.scan.out", warm=self.inputs)
+        hits = (self.state / "yara-x.scan.out").read_text(errors="replace").splitlines()
+        row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
+        self.emit("yara-x.scan", row)
 
     def vigil(self) -> None:
         vig, jobs = [str(self.args.vigil), "scan", "--no-summary"], ["-j", str(self.args.jobs)]
@@ -384,6 +396,9 @@ COMPARISONS: list[tuple[str, str, str, str, str, Goal]] = [
     ("scaling: -j 2 vs -j 1", "vigil.scan.j2", "vigil.scan.j1", "speed", "-", lambda r, v: True),
     ("vigil + signature-base YARA vs yara CLI", "vigil+yara.scan", "yara.scan", "speed", ">= 1x",
      lambda r, v: r >= 1),
+    ("yara-x alone (no Vigil) vs yara CLI", "yara-x.scan", "yara.scan", "speed", "-", lambda r, v: True),
+    ("vigil + signature-base YARA vs yara-x alone", "vigil+yara.scan", "yara-x.scan", "speed", "-",
+     lambda r, v: True),
     ("start-up with YARA loaded vs yara CLI", "vigil+yara.startup.warm", "yara.startup", "speed", "-",
      lambda r, v: True),
     ("peak PSS vs clamscan", "vigil.scan.1st", "clamscan.scan", "memory", "<= 1x", lambda r, v: r <= 1),

@@ -81,6 +81,9 @@ def test_smoke_run_covers_every_section(tmp_path: Path) -> None:
                          "vigil.compile.cold", "vigil.startup.warm", "vigil.scan.1st", "vigil.scan.2nd",
                          "vigil+yara.compile.cold", "vigil+yara.startup.warm", "vigil+yara.scan"}
     assert rows["yara.scan"]["note"] == "files matched: 1"
+    assert rows["yara-x.scan"]["note"] == "files matched: 1"  # the floor finds what the yara CLI finds
+    assert rows["yara-x.scan"]["rc"] == 0 and "yara-x.compile" in rows
+    assert "| yara-x alone (no Vigil) vs yara CLI |" in proc.stdout
     assert {"vigil.scan.j1.nocache", "vigil.scan.j2.nocache"} <= set(rows)
     for label in ("clamscan.scan", "clamd.multiscan.1st", "clamd.multiscan.2nd", "vigil.scan.1st",
                   "vigil.scan.2nd", "vigil.scan.j1.nocache", "vigil.scan.j2.nocache"):
