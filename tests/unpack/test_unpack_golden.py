@@ -7,6 +7,8 @@ import gzip
 import io
 import lzma
 import os
+import subprocess
+import sys
 import tarfile
 import zipfile
 
@@ -14,7 +16,7 @@ import pytest
 from unpack_helpers import make_tar, row, rows, unpack
 
 from vigil.types import FileType
-from vigil.unpack.registry import BUILTIN, unpacker_for
+from vigil.unpack.registry import TABLE, builtin, unpacker_for
 
 TEXT = b"The quick brown fox jumps over the lazy dog.\n" * 200
 BINARY = os.urandom(70_000)
@@ -22,15 +24,28 @@ MEMBERS = [("a.txt", TEXT), ("dir/b.bin", BINARY), ("empty", b"")]
 
 
 def test_registry_maps_types_and_honours_off_switch() -> None:
-    names = [u.name for u in BUILTIN]
+    names = [u.name for u in builtin()]
     assert names[:5] == ["zip", "gzip", "bzip2", "xz", "tar"]
     assert len(set(names)) == len(names)  # every off switch names exactly one unpacker
     assert unpacker_for(FileType.OLD_TAR) is unpacker_for(FileType.POSIX_TAR)
     assert unpacker_for(FileType.ZIP, frozenset({"zip"})) is None
     assert unpacker_for(FileType.BINARY_DATA) is None
-    for unpacker in BUILTIN:
+    for unpacker in builtin():
         for ftype in unpacker.types:
             assert unpacker_for(ftype) is unpacker
+
+
+def test_registry_table_agrees_with_the_classes() -> None:
+    """The table repeats each unpacker's name and types so it can dispatch before importing it."""
+    assert [(row[0], row[2]) for row in TABLE] == [(u.name, u.types) for u in builtin()]
+
+
+def test_registry_imports_an_unpacker_only_when_a_type_needs_it() -> None:
+    code = ("import sys; from vigil.types import FileType; from vigil.unpack.registry import unpacker_for;"
+            "assert 'vigil.unpack.pdf' not in sys.modules; assert unpacker_for(FileType.TEXT_ASCII) is None;"
+            "assert 'vigil.unpack.zip' not in sys.modules; unpacker_for(FileType.ZIP);"
+            "assert 'vigil.unpack.zip' in sys.modules and 'vigil.unpack.pdf' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 @pytest.mark.parametrize(
