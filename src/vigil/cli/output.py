@@ -39,8 +39,8 @@ class Output:
         self._write(self._stdout(), line)
 
     def ok(self, line: str) -> None:
-        """Not flushed line by line: a cached rescan prints thousands per second, and a write call per
-        line was a third of its time. Every other line flushes, and with it the OK lines before it."""
+        """Not flushed line by line: a cached rescan prints thousands per second, each flush a system
+        call. Every other kind of line flushes, and with it the OK lines before it."""
         if self.infected_only or self.suppress_ok:
             return
         stream = self._stdout()
