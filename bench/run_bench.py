@@ -287,8 +287,7 @@ class Bench:
                    runs=self.args.startup_runs, per_corpus=False)
         row = run_cmd(["yara", "-r", "-w", "-C", str(compiled), str(self.files)], self.env,
                       self.state / "yara.scan.out", warm=self.inputs)
-        hits = (self.state / "yara.scan.out").read_text(errors="replace").splitlines()
-        row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
+        row.note = self.files_matched("yara.scan")
         self.emit("yara.scan", row)
         self.yarax_floor()
 
@@ -299,9 +298,13 @@ class Bench:
         self.timed("yara-x.compile", [*floor, "compile", str(rules), *self.yara_files], per_corpus=False)
         row = run_cmd([*floor, "scan", str(rules), str(self.files), "-j", str(self.args.jobs)], self.env,
                       self.state / "yara-x.scan.out", warm=self.inputs)
-        hits = (self.state / "yara-x.scan.out").read_text(errors="replace").splitlines()
-        row.note = f"files matched: {len({line.partition(' ')[2] for line in hits})}"
+        row.note = self.files_matched("yara-x.scan")
         self.emit("yara-x.scan", row)
+
+    def files_matched(self, label: str) -> str:
+        """Distinct files in a `rule path` listing (the yara CLI's output, and yarax_floor.py's)."""
+        hits = (self.state / f"{label}.out").read_text(errors="replace").splitlines()
+        return f"files matched: {len({line.partition(' ')[2] for line in hits})}"
 
     def vigil(self) -> None:
         vig, jobs = [str(self.args.vigil), "scan", "--no-summary"], ["-j", str(self.args.jobs)]
