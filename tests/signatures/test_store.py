@@ -106,3 +106,24 @@ def test_large_database_goes_through_the_cache(tmp_path: Path, monkeypatch: pyte
     assert Engine(second).scan(ScanTarget("e", data=EICAR)).name == "Eicar.Body.UNOFFICIAL"
     one = str(1).encode()
     assert Engine(second).scan(ScanTarget("b", data=one)).name == "Bulk.1.UNOFFICIAL"
+
+
+def test_one_hyperscan_database_still_keeps_target_types_apart(tmp_path: Path) -> None:
+    """Every target type shares one hyperscan database: a hit of another type's pattern is not a
+    candidate, before and after the compiled cache."""
+    (tmp_path / "t.ndb").write_text(
+        "Any.Hit:0:*:73686172656420706174\n"  # "shared pat"
+        "Pe.Hit:1:*:73686172656420706174\n"
+        "Text.Hit:7:*:73686172656420706174\n"
+    )
+    fresh = load_database([str(tmp_path)], cache=False)
+    store.save(fresh, tmp_path / "cache" / "entry")
+    mapped = store.load(tmp_path / "cache" / "entry")
+    for db in (fresh, mapped):
+        assert len(db.content.groups) == 1
+        found = {
+            targets: sorted(db.bodies[db.content.owner(e)[0]].target
+                            for e in db.content.candidates(frozenset(targets), b"a shared pattern"))
+            for targets in ((0,), (0, 1), (0, 7), (6,))
+        }
+        assert found == {(0,): [0], (0, 1): [0, 1], (0, 7): [0, 7], (6,): []}

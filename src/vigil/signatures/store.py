@@ -126,11 +126,11 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
     writer.records("entries", logical_entries, ready.get("entries"))
     writer.write("entries.sig", array("I", db.content.sigs))
     writer.write("entries.sub", array("i", db.content.subs))
-    for target, chunks in db.content.groups.items():
-        for chunk, group in enumerate(chunks):
-            writer.write(f"g.{target}.{chunk}.ids", array("I", group.entry_ids))
-            writer.write(f"g.{target}.{chunk}.always", array("I", group.always))
-            writer.write(f"g.{target}.{chunk}.hs", group.blob or b"")
+    writer.write("entries.target", array("H", db.content.targets))
+    for chunk, group in enumerate(db.content.groups):
+        writer.write(f"g.{chunk}.ids", array("I", group.entry_ids))
+        writer.write(f"g.{chunk}.always", array("I", group.always))
+        writer.write(f"g.{chunk}.hs", group.blob or b"")
     writer.records("allow", db.allow.records())
     writer.records("magic", list(db.magic))
     writer.records("containers", list(db.containers))
@@ -141,7 +141,7 @@ def _write_all(db: SignatureDB, writer: _Writer) -> dict[str, Any]:
         "vigil": vigil.__version__,
         "hash_files": list(db.hashes.file.files),
         "scopes": {s: [a.value for a in i.columns] for s, i in db.hashes.scopes().items()},
-        "groups": {str(target): len(chunks) for target, chunks in db.content.groups.items()},
+        "groups": len(db.content.groups),
         "sources": list(db.sources),
         "version": db.version,
         "content_version": db.content_version,
@@ -259,10 +259,12 @@ def load(entry: Path) -> SignatureDB:
     names = NameTable(blob=reader.raw("names.blob"), offsets=reader.array("names.off", "Q"))
     hashes = HashIndexes(*(_index(reader, scope, meta, names) for scope in ("file", "section", "imports")))
     hashes.set_files(meta["hash_files"])
+    owners = (reader.array("entries.sig", "I"), reader.array("entries.sub", "i"),
+              reader.array("entries.target", "H"))
     content = ContentMatcher(
         BodyFirstEntries(bodies, reader.records("entries")),
-        (reader.array("entries.sig", "I"), reader.array("entries.sub", "i")),
-        {int(t): tuple(_group(reader, f"{t}.{k}") for k in range(n)) for t, n in meta["groups"].items()},
+        owners,
+        tuple(_group(reader, str(chunk)) for chunk in range(meta["groups"])),
     )
     db = SignatureDB(
         hashes=hashes,

@@ -18,8 +18,9 @@ from typing import Any
 
 import vigil
 
-FORMAT = 6  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
-# 5: each hash column's distinct sizes; 6: the manifest's signature count includes `.cdb` signatures
+FORMAT = 7  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
+# 5: each hash column's distinct sizes; 6: the manifest's signature count includes `.cdb` signatures;
+# 7: one hyperscan database for all target types, and each entry's target type
 
 
 def cache_root() -> Path:

@@ -1,10 +1,14 @@
 """Body and logical-subsignature matching: hyperscan finds candidates, exact regexes confirm them.
 
-Every `.ndb` pattern and every content subsignature of an `.ldb` becomes one entry. Entries are grouped
-by the target type their signature asks for; each group is one hyperscan block-mode database built from
-the patterns' *prefilter* expressions (a superset of the real syntax, without lookarounds). Hyperscan
-reports each candidate once per buffer (SINGLEMATCH); only candidates are verified with the exact Python
-regex and the offset window, so the expensive check runs on the rare hits, not on every byte.
+Every `.ndb` pattern and every content subsignature of an `.ldb` becomes one entry. All entries, whatever
+target type their signature asks for, go into one hyperscan block-mode database (split in chunks only
+past `MAX_GROUP` entries) built from the patterns' *prefilter* expressions (a superset of the real syntax,
+without lookarounds); hits whose target type the buffer does not admit are dropped. One database per
+target type cost every view a scan per type: a text layer's two views took four scans of the same bytes,
+an ELF's raw view three, and one scan of the union database takes about half as long as those scans
+together. Hyperscan reports each candidate once per buffer (SINGLEMATCH); only candidates are verified
+with the exact Python regex and the offset window, so the expensive check runs on the rare hits, not on
+every byte.
 
 Compiled databases are kept as serialised bytes so the whole matcher pickles and maps cheaply into
 worker processes; each process deserialises a group on first use.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -48,34 +52,45 @@ class Group:
     always: Sequence[int]  # entries hyperscan could not take: verified on every buffer
 
 
+#: Who owns each entry and which target type it asks for, as flat arrays: (signature index, subsignature
+#: index or -1, target type), indexed by entry id.
+Owners = tuple[Sequence[int], Sequence[int], Sequence[int]]
+
+
 class ContentMatcher:
-    """Candidates per target-type group, then exact verification of positions.
+    """Candidates from the hyperscan groups, filtered by target type, then exact verification of positions.
 
     `entries` may be a lazy sequence (the compiled-database cache decodes an entry only when it is a
-    candidate); who owns each entry is kept in flat arrays so grouping never decodes them.
+    candidate); who owns each entry and its target type are kept in flat arrays so grouping and
+    filtering never decode them.
     """
 
     def __init__(
         self,
         entries: Sequence[ContentEntry],
-        owners: tuple[Sequence[int], Sequence[int]] | None = None,
-        groups: dict[int, tuple[Group, ...]] | None = None,
+        owners: Owners | None = None,
+        groups: tuple[Group, ...] | None = None,
     ) -> None:
         self.entries = entries
         if owners is None:
-            owners = (array("I", (e.sig for e in entries)), array("i", (e.sub for e in entries)))
-        self.sigs, self.subs = owners
+            owners = (
+                array("I", (e.sig for e in entries)),
+                array("i", (e.sub for e in entries)),
+                array("H", (e.target for e in entries)),
+            )
+        self.sigs, self.subs, self.targets = owners
         self.groups = groups if groups is not None else _build_groups(entries)
-        self._runtime: dict[tuple[int, int], Any] = {}
+        self._runtime: dict[int, Any] = {}
         self._regex: dict[int, re.Pattern[bytes]] = {}
         self._by_logical: dict[int, dict[int, int]] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {"entries": self.entries, "sigs": self.sigs, "subs": self.subs, "groups": self.groups}
+        return {"entries": self.entries, "sigs": self.sigs, "subs": self.subs, "targets": self.targets,
+                "groups": self.groups}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.entries = state["entries"]
-        self.sigs, self.subs = state["sigs"], state["subs"]
+        self.sigs, self.subs, self.targets = state["sigs"], state["subs"], state["targets"]
         self.groups = state["groups"]
         self._runtime = {}
         self._regex = {}
@@ -88,14 +103,16 @@ class ContentMatcher:
         """(signature index, subsignature index or -1 for a body signature) of an entry."""
         return self.sigs[entry_id], self.subs[entry_id]
 
-    def candidates(self, targets: Iterable[int], buf: bytes | memoryview) -> list[int]:
-        """Entry ids whose prefilter occurs in `buf`, for the groups of the given target types."""
+    def candidates(self, targets: Set[int], buf: bytes | memoryview) -> list[int]:
+        """Entry ids of the given target types whose prefilter occurs in `buf` (or that hyperscan could
+        not take, so every buffer verifies them)."""
         found: list[int] = []
-        for target in targets:
-            for chunk, group in enumerate(self.groups.get(target, ())):
-                found.extend(group.always)
-                if group.blob is not None and len(buf):
-                    found.extend(self._scan_group((target, chunk), group, buf))
+        target_of = self.targets
+        for index, group in enumerate(self.groups):
+            found.extend(entry for entry in group.always if target_of[entry] in targets)
+            if group.blob is not None and len(buf):
+                hits = self._scan_group(index, group, buf)
+                found.extend(entry for entry in hits if target_of[entry] in targets)
         return found
 
     def logical_entry_ids(self, sig: int) -> dict[int, int]:
@@ -139,7 +156,7 @@ class ContentMatcher:
             self._regex[entry_id] = rx
         return rx
 
-    def _scan_group(self, key: tuple[int, int], group: Group, buf: bytes | memoryview) -> list[int]:
+    def _scan_group(self, key: int, group: Group, buf: bytes | memoryview) -> list[int]:
         runtime = self._runtime.get(key)
         if runtime is None:
             assert group.blob is not None
@@ -164,30 +181,23 @@ def _index_logical(sigs: Sequence[int], subs: Sequence[int]) -> dict[int, dict[i
     return index
 
 
-#: A hyperscan database compiles on one thread, so the largest group is split into one chunk per core
-#: and the chunks compiled in parallel; every extra chunk costs a scan call per layer, so chunks stay at
-#: least this big.
-MIN_CHUNK = 8_000
+#: Entries per hyperscan database. Past this the entries are split in chunks, compiled in parallel (a
+#: database compiles on one thread, in time that grows a little faster than its size); every extra chunk
+#: costs each view one more scan, so chunks stay large.
+MAX_GROUP = 100_000
 _PARALLEL_MIN = 4_000
 
 
-def _build_groups(entries: Sequence[ContentEntry]) -> dict[int, tuple[Group, ...]]:
-    by_target: dict[int, list[int]] = {}
-    for entry_id, entry in enumerate(entries):
-        by_target.setdefault(entry.target, []).append(entry_id)
-    largest = max((len(ids) for ids in by_target.values()), default=0)
-    chunk = max(MIN_CHUNK, -(-largest // (os.cpu_count() or 1)))
-    jobs = [
-        (target, ids[start : start + chunk])
-        for target, ids in sorted(by_target.items())
-        for start in range(0, len(ids), chunk)
-    ]
-    expressions = [[anchor_prefilter(entries[i].pattern.prefilter) for i in ids] for _, ids in jobs]
-    groups: dict[int, list[Group]] = {}
-    for (target, ids), (blob, usable, rejected) in zip(jobs, _compile_all(expressions), strict=True):
-        group = Group(tuple(ids[i] for i in usable), blob, tuple(ids[i] for i in rejected))
-        groups.setdefault(target, []).append(group)
-    return {target: tuple(chunks) for target, chunks in groups.items()}
+def _build_groups(entries: Sequence[ContentEntry]) -> tuple[Group, ...]:
+    count = len(entries)
+    parts = -(-count // MAX_GROUP)
+    size = -(-count // parts) if parts else 0
+    jobs = [list(range(start, min(start + size, count))) for start in range(0, count, size or 1)]
+    expressions = [[anchor_prefilter(entries[i].pattern.prefilter) for i in ids] for ids in jobs]
+    return tuple(
+        Group(tuple(ids[i] for i in usable), blob, tuple(ids[i] for i in rejected))
+        for ids, (blob, usable, rejected) in zip(jobs, _compile_all(expressions), strict=True)
+    )
 
 
 _Compiled = tuple[bytes | None, list[int], list[int]]
