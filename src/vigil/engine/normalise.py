@@ -23,18 +23,18 @@ _TEXT_MAP = bytes.maketrans(
 )
 
 
+#: Two or more spaces: after the translation every whitespace byte is a space, and ordinary text has far
+#: fewer such runs than words, so the substitution touches little.
+_SPACE_RUNS = re.compile(b"  +")
+
+
 def normalise_text(data: bytes) -> bytes:
     """What type-7 (and type-0) body signatures see on a text layer, besides its raw bytes.
 
-    Runs of spaces are squeezed by split and join (C speed; a regex substitution cost a third of the
-    scan time on a text-heavy tree)."""
-    spaced = data.translate(_TEXT_MAP, _DROPPED)  # all whitespace is a space now
-    squeezed = b" ".join(spaced.split())
-    if not squeezed:
-        return b" " if spaced else b""
-    head = b" " if spaced.startswith(b" ") else b""
-    tail = b" " if spaced.endswith(b" ") else b""
-    return head + squeezed + tail
+    Runs of spaces are squeezed by substituting only runs of two or more: splitting into words and
+    joining them again allocated one object per word (0.28 s against 0.18 s on the bench corpus's 29 MB of
+    text layers), and a substitution of every whitespace run cost a third of the scan time."""
+    return _SPACE_RUNS.sub(b" ", data.translate(_TEXT_MAP, _DROPPED))
 
 
 # --- HTML -----------------------------------------------------------------------------------------------
