@@ -106,6 +106,14 @@ def test_upx_elf_blocks_are_decoded_in_order() -> None:
     assert bytes(child.data) == first + second
 
 
+def test_upx_magic_past_the_header_page_is_an_ordinary_elf() -> None:
+    """Only the stub's header page holds UPX's l_info; the string deeper in is program data."""
+    packed = _upx_elf([(8, b"stored!!", 2)])
+    assert unpack(packed, FileType.ELF, "packed.elf")
+    late = packed[:4] + bytes(0x1000) + packed[4:]
+    assert unpack(late, FileType.ELF, "late.elf") == []
+
+
 def test_upx_elf_lying_block_size_is_malformed() -> None:
     data = _upx_elf([(10, b"x" * 10, 2)]).replace(struct.pack("<II", 10, 10), struct.pack("<II", 10, 99999))
     with pytest.raises(MalformedInput):

@@ -140,6 +140,12 @@ def _lzma_block(packed: bytes, usize: int) -> bytes:
         raise MalformedInput(f"UPX ELF: LZMA: {exc}") from None
 
 
+#: UPX puts its `l_info` header (magic `UPX!`) right after the stub's ELF and program headers, inside the
+#: first page. Searching the whole file cost every unpacked ELF a pass over all its bytes, and took a
+#: `UPX!` string deep inside an ordinary program (the upx tool itself) for a packed file.
+_ELF_HEADER_PAGE = 0x1000
+
+
 class UpxElfUnpacker:
     """ELF files packed by UPX (the PE side is dispatched by `pe.PeUnpacker`)."""
 
@@ -147,10 +153,9 @@ class UpxElfUnpacker:
     types = frozenset({FileType.ELF})
 
     def children(self, layer: Layer, ctx: ScanContext) -> Iterator[Child]:
-        data = bytes(layer.data)
-        at = data.find(b"UPX!", 0x40)
-        if at < 4 or at + 8 + 12 > len(data):
+        at = bytes(layer.data[:_ELF_HEADER_PAGE]).find(b"UPX!", 0x40)
+        if at < 4 or at + 8 + 12 > len(layer.data):
             return
         ctx.charge_file()
-        out = b"".join(_elf_blocks(data, at + 8 + 12, ctx))
+        out = b"".join(_elf_blocks(bytes(layer.data), at + 8 + 12, ctx))
         yield Child(name="upx-unpacked.elf", data=out)
