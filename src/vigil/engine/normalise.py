@@ -54,9 +54,13 @@ def _lower(data: bytes) -> bytes:
 
 
 def _text(chunk: bytes) -> bytes:
-    """Text between tags: entities decoded, lower-cased, whitespace squeezed (leading run dropped)."""
-    decoded = html.unescape(chunk.decode("latin-1")).encode("utf-8", errors="replace")
-    return _HTML_WS.sub(b" ", _lower(decoded)).lstrip(b" ")
+    """Text between tags: entities decoded, lower-cased, whitespace squeezed (leading run dropped).
+
+    Most chunks are plain ASCII without an entity, which the decode and re-encode would leave as they
+    are, so those skip both."""
+    if b"&" in chunk or not chunk.isascii():
+        chunk = html.unescape(chunk.decode("latin-1")).encode("utf-8", errors="replace")
+    return _HTML_WS.sub(b" ", _lower(chunk)).lstrip(b" ")
 
 
 def _tag(inner: bytes) -> bytes:
@@ -83,6 +87,7 @@ def normalise_html(data: bytes) -> bytes:
     """clamscan's `nocomment.html` view of an HTML layer, the one type-3 and type-0 signatures see."""
     source = _COMMENT.sub(b"", data)
     out: list[bytes] = []
+    tags: dict[bytes, bytes] = {}  # a page repeats a few tags (`p`, `/td`, `br`) thousands of times
     pos = 0
     while pos < len(source):
         found = _TAG.search(source, pos)
@@ -90,7 +95,11 @@ def normalise_html(data: bytes) -> bytes:
             out.append(_text(source[pos:]))
             break
         out.append(_text(source[pos : found.start()]))
-        out.append(_tag(found.group(1)))
+        inner = found.group(1)
+        rebuilt = tags.get(inner)
+        if rebuilt is None:
+            rebuilt = tags[inner] = _tag(inner)
+        out.append(rebuilt)
         pos = found.end()
         if found.group(1)[:6].lower() == b"script":
             end = _SCRIPT_END.search(source, pos)
