@@ -162,3 +162,36 @@ def test_two_rounds_run_end_to_end(tmp_path: Path) -> None:
     assert "(each row: the median of 2 interleaved rounds)" in proc.stdout
     assert "| vigil scan -r vs clamscan -r |" in proc.stdout.split("per-round ratios:")[1]
     assert not list((tmp_path / "work").glob("state-*"))
+
+
+def test_tree_finds_a_child_started_by_a_thread_and_matches_the_full_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sampler asks each thread of the tree for its children (a pool thread may start a subprocess);
+    the answer must equal the fallback that reads every process's stat."""
+    bench = _module()
+    ready = tmp_path / "ready"
+    parent = (
+        "import subprocess, threading, time, os\n"
+        "def spawn():\n"
+        "    child = subprocess.Popen(['sleep', '30'])\n"
+        f"    open({str(ready)!r} + '.tmp', 'w').write(str(child.pid))\n"
+        f"    os.replace({str(ready)!r} + '.tmp', {str(ready)!r})\n"
+        "    child.wait()\n"
+        "threading.Thread(target=spawn).start()\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    try:
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(ready.read_text())
+        assert bench._tree([proc.pid]) == {proc.pid, child}
+        monkeypatch.setattr(bench, "_task_children", lambda pid: None)
+        assert bench._tree([proc.pid]) == {proc.pid, child}
+    finally:
+        if ready.exists():
+            os.kill(int(ready.read_text()), signal.SIGKILL)
+        proc.kill()
+        proc.wait()
