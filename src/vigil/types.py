@@ -21,7 +21,13 @@ def _pickled_as_call(cls: type[_T]) -> type[_T]:
     every object, 10 us a report with two layers each way, and every report crosses from a worker to
     the parent (CLI pool, vigild, the cluster). This takes 2.4 us to pickle and 4.5 us to unpickle."""
     names = getattr(cls, "__slots__", ())
-    assert isinstance(names, tuple) and len(names) > 1, cls  # attrgetter of one name returns no tuple
+    assert isinstance(names, tuple), cls
+    return _reduced_to_call(cls, names)
+
+
+def _reduced_to_call(cls: type[_T], names: tuple[str, ...]) -> type[_T]:
+    """`cls(*values of names)`; the names must be the leading fields, the rest take their defaults."""
+    assert len(names) > 1 and getattr(cls, "__slots__", ())[: len(names)] == names, cls  # one name: no tuple
     values = operator.attrgetter(*names)
 
     def reduce(self: _T) -> tuple[Callable[..., _T], tuple[Any, ...]]:
@@ -29,7 +35,6 @@ def _pickled_as_call(cls: type[_T]) -> type[_T]:
 
     setattr(cls, "__reduce__", reduce)  # noqa: B010 - a method set on a class the decorator returns
     return cls
-
 
 
 class FileType(enum.Enum):
@@ -304,5 +309,10 @@ class ScanTarget:
     fd: int | None = None
     data: bytes | None = None
     #: the path's metadata as the walk that found it saw it, so the scan cache can answer an unchanged
-    #: file without a second stat; only that lookup uses it (a scan keys the cache by the opened file)
+    #: file without a second stat; only that lookup uses it (a scan keys the cache by the opened file),
+    #: so it does not travel with the target to another process
     seen: os.stat_result | None = field(default=None, compare=False, repr=False)
+
+
+# Every target sent to a worker is pickled: as a call without the stat result, 3 us each way instead of 7.
+_reduced_to_call(ScanTarget, ("display", "path", "fd", "data"))

@@ -15,6 +15,7 @@ from vigil.types import (
     Match,
     Origin,
     ScanReport,
+    ScanTarget,
     Verdict,
 )
 
@@ -48,3 +49,17 @@ def test_a_report_pickles_as_constructor_calls() -> None:
     opcodes = {op.name for op, _arg, _pos in pickletools.genops(data)}
     assert "REDUCE" in opcodes and "BUILD" not in opcodes
     assert pickle.loads(data).layers[1].sha1 == "d" * 40
+
+
+def test_a_target_pickles_as_a_call_without_the_walks_stat() -> None:
+    """The walk's stat result serves the scan cache in the walking process only; a worker opens the file."""
+    import os
+
+    target = ScanTarget(display="shown", path=__file__, fd=None, data=None, seen=os.stat(__file__))
+    data = pickle.dumps(target, pickle.HIGHEST_PROTOCOL)
+    opcodes = {op.name for op, _arg, _pos in pickletools.genops(data)}
+    assert "BUILD" not in opcodes and b"stat_result" not in data
+    again = pickle.loads(data)
+    fields = (again.display, again.path, again.fd, again.data, again.seen)
+    assert fields == ("shown", __file__, None, None, None)
+    assert pickle.loads(pickle.dumps(ScanTarget("stream", data=b"bytes"))).data == b"bytes"
