@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vigil.exeinfo import ExecInfo, Section
@@ -71,3 +73,24 @@ def test_parsed_fields() -> None:
 def test_rejected(text: str, target: int) -> None:
     with pytest.raises(OffsetError):
         parse_offset(text, target)
+
+
+def test_the_executable_is_parsed_only_for_offsets_that_need_it(tmp_path: Path) -> None:
+    """Parsing a PE or ELF costs milliseconds; a `*`, absolute or EOF offset must not ask for it."""
+    from vigil.signatures import load_database
+
+    (tmp_path / "x.ndb").write_text(
+        "Any.Sig:1:*:6d61726b6572\nAbs.Sig:1:4:6d61726b6572\nEof.Sig:1:EOF-6:6d61726b6572\n"
+        "Ep.Sig:1:EP+0:6d61726b6572\n"
+    )
+    db = load_database([str(tmp_path)], cache=False)
+    buf = b"....marker"
+    asked: list[str] = []
+
+    def facts() -> ExecInfo | None:
+        asked.append("exe")
+        return ExecInfo(entry_offset=4, sections=())
+
+    found = {db.bodies[e].meta.name: db.content.first(e, buf, facts) for e in range(4)}
+    assert found["Any.Sig"] == found["Abs.Sig"] == found["Eof.Sig"] == found["Ep.Sig"] == (4, 10)
+    assert asked == ["exe"]  # once, for the EP offset

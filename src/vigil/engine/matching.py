@@ -80,6 +80,10 @@ class LayerMatcher:
                 self._exe = exec_info(bytes(self.layer.data), self.layer.file_type)
         return self._exe
 
+    def exe_facts(self) -> ExecInfo | None:
+        """`exe` as a call, for matchers that parse the executable only when an offset needs it."""
+        return self.exe
+
     def run(self) -> list[Match]:
         for view_index, view in enumerate(views_of(self.layer, self.normalize)):
             self._match_view(view_index, view)
@@ -131,7 +135,7 @@ class LayerMatcher:
             if sub_index >= 0:
                 logical_ids.add(sig_index)
                 continue
-            hit = content.first(entry_id, view.data, self.exe)
+            hit = content.first(entry_id, view.data, self.exe_facts)
             if hit is not None:
                 evidence = self._evidence(view, hit)
                 body = self.db.bodies[sig_index]
@@ -165,7 +169,7 @@ class LayerMatcher:
         entry_ids = self.db.content.logical_entry_ids(sig_index)
         for sub_index, sub in enumerate(sig.subsigs):
             if isinstance(sub, ContentSub):
-                yield self.db.content.all(entry_ids[sub_index], view.data, self.exe)
+                yield self.db.content.all(entry_ids[sub_index], view.data, self.exe_facts)
             else:
                 yield []
 

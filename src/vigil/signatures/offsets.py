@@ -31,6 +31,11 @@ class Offset:
     def anywhere(self) -> bool:
         return self.kind == "any"
 
+    @property
+    def needs_exe(self) -> bool:
+        """Whether the window depends on the layer's entry point or sections (parsing those is costly)."""
+        return self.kind in _EXEC_KINDS
+
     def window(self, size: int, exe: ExecInfo | None) -> tuple[int, int] | None:
         if self.kind == "any":
             return (0, size)
@@ -73,6 +78,9 @@ def _never(off: Offset, size: int, exe: ExecInfo | None) -> int | None:
     """Macro offsets only match through an `.ldb` macro; VI needs PE version-info ranges we don't model."""
     return None
 
+
+#: Offset kinds whose window needs the layer's executable facts.
+_EXEC_KINDS = frozenset({"ep", "sec", "sec_any", "last_sec"})
 
 _Start = Callable[[Offset, int, ExecInfo | None], int | None]
 _STARTS: dict[str, _Start] = {
