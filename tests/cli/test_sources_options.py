@@ -13,7 +13,7 @@ import pytest
 from vigil.cli.commands import COMMANDS
 from vigil.cli.options import build_parser, normalize_argv, parse_size
 from vigil.cli.settings import scan_settings
-from vigil.scheduler import InlineBackend, batches, interleave, make_backend
+from vigil.scheduler import BATCH_FILES, InlineBackend, batches, interleave, make_backend
 from vigil.sources import FileItem, Notice, Problem, Walker, WalkPolicy, WalkStats, match_regex
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
@@ -152,6 +152,17 @@ class _SlowOnOddEngine:
         return ScanReport(target.display, Verdict.CLEAN, (), 0, "scanned")
 
 
+class _PidEngine:
+    """Reports which worker process scanned each target, slowly enough that one worker cannot take all."""
+
+    def __init__(self, db: object, settings: ScanSettings) -> None:
+        pass
+
+    def scan(self, target: ScanTarget) -> ScanReport:
+        time.sleep(0.02)
+        return ScanReport(target.display, Verdict.CLEAN, (), 0, str(os.getpid()))
+
+
 def test_pool_keeps_order_when_the_precheck_answers_some_targets() -> None:
     """Answers the precheck gives (a cached rescan) come out in place among files scanned by workers,
     whether or not anything is in flight before them."""
@@ -173,11 +184,24 @@ def test_pool_keeps_order_when_the_precheck_answers_some_targets() -> None:
 
 
 def test_batches_preserve_order_and_split_big_files() -> None:
-    targets = [ScanTarget(str(i), data=b"x" * (2 << 20 if i == 3 else 10)) for i in range(40)]
+    targets = [ScanTarget(str(i), data=b"x" * (5 << 20 if i == 3 else 10)) for i in range(200)]
     groups = list(batches(targets))
-    assert [t.display for group in groups for t in group] == [str(i) for i in range(40)]
+    assert [t.display for group in groups for t in group] == [str(i) for i in range(200)]
     assert any(len(group) == 1 and group[0].display == "3" for group in groups)
-    assert max(len(group) for group in groups) <= 16
+    assert max(len(group) for group in groups) == BATCH_FILES
+    assert max(len(group) for group in batches(targets, 4)) == 4
+
+
+def test_a_short_run_still_reaches_every_worker() -> None:
+    """Batches start small and grow: a run of a dozen files must not travel as one batch to one worker."""
+    backend = make_backend(None, ScanSettings(), 2, _PidEngine)
+    try:
+        reports = list(backend.run(ScanTarget(str(i), data=b"x") for i in range(12)))
+    finally:
+        backend.close()
+    assert [r.target for r in reports] == [str(i) for i in range(12)]
+    assert len({r.sha256 for r in reports}) == 2, "both workers scanned"
+    assert os.getpid() not in {int(r.sha256) for r in reports}
 
 
 def test_a_named_subcommand_imports_only_itself() -> None:
