@@ -12,13 +12,13 @@ from __future__ import annotations
 import bz2
 import lzma
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vigil.errors import LimitExceeded, MalformedInput
 from vigil.layer import ByteView, Child, Layer, ScanContext
 from vigil.types import FileType
+from vigil.unpack import inflate
 
 #: Output chunk per decoder call: small enough that a bomb is caught early, large enough to be fast.
 CHUNK = 1 << 20
@@ -35,7 +35,7 @@ _SELF_BUFFERING = (bz2.BZ2Decompressor, lzma.LZMADecompressor)
 class _Stream:
     """One decoder behind a uniform bounded-output interface (zlib hands back input, bz2/lzma keep it)."""
 
-    def __init__(self, decoder: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
+    def __init__(self, decoder: inflate.Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
         self._decoder = decoder
         self._pending = b""
 
@@ -64,7 +64,7 @@ class _Stream:
         return not self._pending
 
 
-DecoderFactory = Callable[[], "zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor"]
+DecoderFactory = Callable[[], "inflate.Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor"]
 
 
 @dataclass(slots=True)
@@ -109,7 +109,7 @@ def decode_bounded(
         stream = _Stream(factory())
         try:
             produced = _decode_stream(stream, rest, ctx, out, produced)
-        except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+        except (inflate.error, OSError, lzma.LZMAError, EOFError) as exc:
             return Decoded(b"".join(out), False, str(exc))
         if not stream.eof:
             return Decoded(b"".join(out), False, "truncated stream")
@@ -163,7 +163,11 @@ class GzipUnpacker:
         name = _gzip_name(layer.data, _strip_suffix(layer.name, (".gz", ".tgz", ".z")))
         if layer.name.lower().endswith(".tgz") and name == _strip_suffix(layer.name, (".tgz",)):
             name += ".tar"
-        return _single_child(layer, ctx, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), name, _GZ_MAGIC)
+        return _single_child(layer, ctx, _gzip_decoder, name, _GZ_MAGIC)
+
+
+def _gzip_decoder() -> inflate.Decompress:
+    return inflate.decompressobj(16 + inflate.MAX_WBITS)
 
 
 class Bzip2Unpacker:

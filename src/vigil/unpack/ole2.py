@@ -13,13 +13,12 @@ Damage found on the way (cycles, short chains) is raised as MalformedInput after
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 
 from vigil.errors import MalformedInput
 from vigil.layer import Child, Layer, ScanContext
 from vigil.types import FileType
-from vigil.unpack import ole1, ovba
+from vigil.unpack import inflate, ole1, ovba
 from vigil.unpack.cfb import CompoundFile, Entry
 from vigil.unpack.compressed import decode_bounded
 
@@ -118,7 +117,7 @@ def _ppt_objects(path: str, data: bytes, ctx: ScanContext) -> Iterator[Child]:
 def _ppt_object(name: str, body: bytes, compressed: bool, ctx: ScanContext) -> Iterator[Child]:
     ctx.charge_file()
     if compressed:  # a 4-byte decompressed size we do not trust, then a zlib stream
-        decoded = decode_bounded(body[4:], zlib.decompressobj, ctx)
+        decoded = decode_bounded(body[4:], inflate.decompressobj, ctx)
         if not decoded.complete:
             ctx.note_issue(f"{name}: {decoded.error}")
         body = decoded.data

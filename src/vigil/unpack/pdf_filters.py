@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vigil.errors import LimitExceeded
 from vigil.layer import ScanContext
+from vigil.unpack import inflate
 from vigil.unpack.compressed import decode_bounded
 
 #: The longest filter chain decoded; real files use one or two.
@@ -41,8 +41,8 @@ def _over(ctx: ScanContext, size: int) -> None:
 
 
 def flate(data: bytes, _params: Params, ctx: ScanContext) -> Result:
-    wbits = zlib.MAX_WBITS if data[:1] and data[0] & 0x0F == 8 else -zlib.MAX_WBITS  # some writers omit it
-    decoded = decode_bounded(data, lambda: zlib.decompressobj(wbits), ctx)
+    wbits = inflate.MAX_WBITS if data[:1] and data[0] & 0x0F == 8 else -inflate.MAX_WBITS  # some omit it
+    decoded = decode_bounded(data, lambda: inflate.decompressobj(wbits), ctx)
     return Result(decoded.data, "" if decoded.complete else f"FlateDecode: {decoded.error}")
 
 

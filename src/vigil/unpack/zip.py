@@ -15,13 +15,13 @@ import bz2
 import itertools
 import lzma
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from vigil.errors import MalformedInput
 from vigil.layer import ByteView, Child, Layer, MemberInfo, ScanContext
 from vigil.types import FileType
+from vigil.unpack import inflate
 from vigil.unpack.compressed import DecoderFactory, decode_bounded
 from vigil.unpack.zip_methods import DECODERS
 
@@ -235,7 +235,7 @@ def _lzma_factory(raw: bytes) -> tuple[DecoderFactory, bytes]:
 
 #: Compression method -> (decoder factory, the stream it reads) for a member's raw bytes.
 _METHODS: dict[int, Callable[[bytes], tuple[DecoderFactory, bytes]]] = {
-    8: lambda raw: ((lambda: zlib.decompressobj(-zlib.MAX_WBITS)), raw),
+    8: lambda raw: ((lambda: inflate.decompressobj(-inflate.MAX_WBITS)), raw),
     12: lambda raw: (bz2.BZ2Decompressor, raw),
     14: _lzma_factory,
 }
