@@ -7,6 +7,7 @@ batches in flight keeps memory flat on huge trees while output stays in input or
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -174,6 +175,9 @@ class PoolBackend:
             db, settings, factory = self._start
             context = multiprocessing.get_context("fork")  # inherits the loaded DB without re-pickling it
             start = (_resolve(db), settings, factory)
+            # what the workers inherit is never collected by them, so their collections do not write
+            # to (and copy) the pages they share with this process, as the gc module's docs advise
+            gc.freeze()
             self._executor = ProcessPoolExecutor(max_workers=self._jobs, mp_context=context,
                                                  initializer=_worker_init, initargs=start)
         return self._executor
