@@ -9,8 +9,8 @@ side are comparable. See docs/benchmarks.md for what each row means and the late
   .venv/bin/python bench/run_bench.py --corpus-mb 1000 --reuse
 
 Peak memory is the largest sum of PSS (shared pages counted once) over the measured process and all of
-its descendants (for clamd: the daemon plus clamdscan), sampled from /proc every 50 ms for the first
-half second, then every 250 ms (see Sampler).
+its descendants (for clamd: the daemon plus clamdscan), sampled from /proc at 2, 6, 14, 30 ms and then
+every 50 ms for the first half second, then every 250 ms (see Sampler).
 Exit status 1 if clamscan, clamd or Vigil's detections differ from the corpus manifest.
 """
 
@@ -112,13 +112,16 @@ def tree_pss_kb(roots: Sequence[int]) -> int:
 class Sampler:
     """Samples a process tree's summed PSS in a thread, so the caller can wait() for exact wall time.
 
-    Every 50 ms for the first `FAST_SAMPLES` samples, then every 250 ms: reading a process's
-    smaps_rollup costs the kernel about 1.5 ms with Vigil's mapped database, and at 50 ms throughout the
-    sampling took 5-8% of the CPU a two-worker scan needed (measured: 2.10-2.23 s sampled against
-    2.00-2.05 s unsampled), while a one-core clamscan lost nothing to it. Memory grows in the first
-    half second (loading, forking) and then holds its level, which the slower samples still see."""
+    The first sample comes 2 ms after the start and the gap doubles up to 50 ms, which it keeps for the
+    first half second: a short run (clamscan on a small database is over in tens of milliseconds) is
+    seen after its exec, not only as the forked parent. Then one sample every 250 ms: reading a
+    process's smaps_rollup costs the kernel about 1.5 ms with Vigil's mapped database, and at 50 ms
+    throughout the sampling took 5-8% of the CPU a two-worker scan needed (measured: 2.10-2.23 s sampled
+    against 2.00-2.05 s unsampled), while a one-core clamscan lost nothing to it. Memory grows in the
+    first half second (loading, forking) and then holds its level, which the slower samples still see."""
 
-    FAST_SAMPLES = 10
+    FIRST_INTERVAL = 0.002
+    FAST_SECONDS = 0.5
 
     def __init__(self, roots: Sequence[int], interval: float = 0.05, slow_interval: float = 0.25) -> None:
         self.roots, self.interval, self.slow_interval, self.peak_kb = list(roots), interval, slow_interval, 0
@@ -127,11 +130,12 @@ class Sampler:
         self._thread.start()
 
     def _run(self) -> None:
-        samples = 0
+        started, wait = time.monotonic(), self.FIRST_INTERVAL
         while not self._stop.is_set():
             self.peak_kb = max(self.peak_kb, tree_pss_kb(self.roots))
-            samples += 1
-            self._stop.wait(self.interval if samples < self.FAST_SAMPLES else self.slow_interval)
+            fast = time.monotonic() - started < self.FAST_SECONDS
+            self._stop.wait(wait if fast else self.slow_interval)
+            wait = min(2 * wait, self.interval)
 
     def stop(self) -> float:
         """Stop sampling; one last sample first, so a process still running (clamd after its load) is
