@@ -314,5 +314,5 @@ class ScanTarget:
     seen: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
-# Every target sent to a worker is pickled: as a call without the stat result, 3 us each way instead of 7.
+# Every target sent to a worker is pickled: as a call without the stat result, 1-2 us each way, not 6-7.
 _reduced_to_call(ScanTarget, ("display", "path", "fd", "data"))
