@@ -132,3 +132,15 @@ def test_the_least_recently_stored_files_are_evicted_past_max_files(
     kept = files[-3:] + newer
     assert [_scan(reader, path).cached for path in kept] == [True] * 6
     assert not _scan(reader, files[0]).cached  # evicted: scanned again, with the same verdict
+
+
+def test_the_row_span_reads_two_ends_of_the_tree_not_every_row(tmp_path: Path) -> None:
+    """The span is asked at every run's first lookup and at every flush: with both aggregates in one
+    SELECT, SQLite scanned the whole table (3 ms at 18k files, 70 ms at 400k)."""
+    cache = ScanCache(tmp_path / "c.sqlite")
+    conn = cache._db()
+    plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + scancache._ROW_SPAN))
+    assert "SCAN files" not in plan and plan.count("SEARCH files") == 2, plan
+    conn.executemany("INSERT INTO files VALUES (?, ?, 1, 1, 1, x'00')", [(1, ino) for ino in range(5)])
+    conn.execute("DELETE FROM files WHERE ino = 0")
+    assert scancache._row_span(conn) == 4

@@ -81,6 +81,10 @@ _POINT_QUERY = (
     " JOIN verdicts v ON v.sha256 = f.sha256 AND v.scope = ?"
     " WHERE f.dev = ? AND f.ino = ? AND f.size = ? AND f.mtime_ns = ? AND f.ctime_ns = ?"
 )
+#: The lowest and highest rowid, one subquery each: SQLite reads min() or max() from the end of the tree
+#: only when it is the query's single aggregate; both in one SELECT scanned every row (3.1 ms at 18k files
+#: against 7 us, once per run and once per flush).
+_ROW_SPAN = "SELECT (SELECT min(rowid) FROM files), (SELECT max(rowid) FROM files)"
 #: A reader refreshes its scope's last use at most this often (a fully cached rescan writes nothing else).
 _TOUCH_EVERY_NS = 3600 * 10**9
 
@@ -302,7 +306,7 @@ def _row_span(conn: sqlite3.Connection) -> int:
     A stored file takes the next rowid (INSERT OR REPLACE deletes the old row), so rowids also order the
     rows by when they were last stored.
     """
-    low, high = conn.execute("SELECT min(rowid), max(rowid) FROM files").fetchone()
+    low, high = conn.execute(_ROW_SPAN).fetchone()
     return 0 if low is None else int(high) - int(low) + 1
 
 
