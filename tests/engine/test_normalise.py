@@ -66,6 +66,10 @@ _HTML_CASES = [
     b"<html><img SRC=x.gif ALT=\"An Image\"></html>",
     b"<html><table><tr><td>A</td><td>B</td></tr></table></html>",
     b"<html><body>Tab\there</body></html>",
+    # a tag starts at any `<`: clamscan squeezes `a < b` to `a <b` and `< p>` to `<p>`
+    b"<html><body>a < b and c<d and 3<4 x</body></html>",
+    b"<html><p>1 < 2</p><p>x</p></html>",
+    b"<html>< p>space tag</p></html>",
 ]
 
 

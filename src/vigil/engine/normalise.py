@@ -40,7 +40,11 @@ def normalise_text(data: bytes) -> bytes:
 # --- HTML -----------------------------------------------------------------------------------------------
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-_TAG = re.compile(rb"<(/?[A-Za-z!?][^>]*)(?:>|\Z)", re.DOTALL)
+#: A tag starts at any `<` and runs to the next `>`: clamscan's nocomment.html turns `a < b` into `a <b`
+#: and `< p>` into `<p>` (a stricter tag start, a letter after `<`, was defined here but never used: the
+#: name was bound again below, and the differential cases agree with the looser one). Known
+#: differences: clamscan keeps `a <= b` as it is and a final lone `<` without the `>` added here.
+_TAG = re.compile(rb"<([^>]*)>?")
 _ATTR = re.compile(rb"""([^\s=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
 _SCRIPT_END = re.compile(rb"</script", re.IGNORECASE)
 _HTML_WS = re.compile(rb"[\t\n\v\f\r ]+")
@@ -60,7 +64,10 @@ def _text(chunk: bytes) -> bytes:
     are, so those skip both."""
     if b"&" in chunk or not chunk.isascii():
         chunk = html.unescape(chunk.decode("latin-1")).encode("utf-8", errors="replace")
-    return _HTML_WS.sub(b" ", _lower(chunk)).lstrip(b" ")
+    lowered = _lower(chunk)  # every whitespace byte is a space now
+    if b"  " in lowered:  # most chunks have no run to squeeze: skip the substitution
+        lowered = _SPACE_RUNS.sub(b" ", lowered)
+    return lowered.lstrip(b" ")
 
 
 def _tag(inner: bytes) -> bytes:
@@ -94,23 +101,24 @@ def normalise_html(data: bytes) -> bytes:
         if found is None:
             out.append(_text(source[pos:]))
             break
-        out.append(_text(source[pos : found.start()]))
+        start, end = found.span()
+        if start > pos:  # adjacent tags leave no text between them
+            out.append(_text(source[pos:start]))
         inner = found.group(1)
         rebuilt = tags.get(inner)
         if rebuilt is None:
             rebuilt = tags[inner] = _tag(inner)
         out.append(rebuilt)
-        pos = found.end()
-        if found.group(1)[:6].lower() == b"script":
-            end = _SCRIPT_END.search(source, pos)
-            stop = end.start() if end else len(source)
+        pos = end
+        if inner[:6].lower() == b"script":
+            closing = _SCRIPT_END.search(source, pos)
+            stop = closing.start() if closing else len(source)
             out.append(_script_body(source[pos:stop]))
             pos = stop
     return b"".join(out)
 
 
 _SCRIPT_ELEMENT = re.compile(rb"<script\b.*?(?:</script\s*>|\Z)", re.DOTALL)
-_TAG = re.compile(rb"<([^>]*)>?")
 _HREF = re.compile(rb"""^a\s.*?\bhref\s*=\s*"?([^"\s>]*)""", re.DOTALL)
 _SPACES = re.compile(rb"\s+")
 
