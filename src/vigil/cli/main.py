@@ -16,13 +16,14 @@ def _configure_streams() -> None:
     """File names are bytes: print undecodable ones back as the same bytes instead of crashing.
     Output flushes by its own rules (cli.output), so PYTHONUNBUFFERED, common in container images,
     must not turn every OK line of a cached rescan back into a write call."""
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
+    settings = (
+        (sys.stdout, {"errors": "surrogateescape", "write_through": False}),
+        (sys.stderr, {"errors": "surrogateescape"}),
+    )
+    for stream, options in settings:
+        reconfigure = getattr(stream, "reconfigure", None)  # absent when a test swaps in a StringIO
         if reconfigure is not None:
-            reconfigure(errors="surrogateescape")
-    reconfigure_stdout = getattr(sys.stdout, "reconfigure", None)
-    if reconfigure_stdout is not None:
-        reconfigure_stdout(write_through=False)
+            reconfigure(**options)
 
 
 def _parsers_needed(argv: Sequence[str]) -> list[str]:
