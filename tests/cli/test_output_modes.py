@@ -153,3 +153,16 @@ def test_reader_gone_before_the_first_line(work: Path) -> None:
                           cwd=work, stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False)
     os.close(write_end)
     assert (proc.returncode, proc.stderr) == (2, b"")
+
+
+def test_an_undecodable_name_is_printed_back_as_its_bytes(work: Path) -> None:
+    """File names are bytes: one that is not UTF-8 comes out as the same bytes, not as a traceback, even
+    where Python's streams would refuse it (a UTF-8 locale gives them strict errors; forced here)."""
+    odd = work / "odd"
+    odd.mkdir()
+    (odd / os.fsdecode(b"caf\xe9.com")).write_bytes(EICAR)
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    proc = subprocess.run([VIGIL, "scan", "--no-summary", "-d", "db", "odd"], cwd=work, env=env,
+                          capture_output=True, timeout=120, check=False)
+    assert proc.stdout == b"odd/caf\xe9.com: Eicar-Test.UNOFFICIAL FOUND\n", proc.stderr
+    assert b"Traceback" not in proc.stderr and proc.returncode == 1
