@@ -11,7 +11,12 @@ Everything else is internal and may change. Names are imported on first use, so 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+#: `typing` itself costs milliseconds, a tenth of a replayed scan (`cli.replay`); type checkers take any
+#: module-level TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

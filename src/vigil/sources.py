@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from vigil.freshness import WalkTrace
 from vigil.types import ScanTarget
 
 BLOCK = 4096  # clamscan counts "Data read" in blocks of this size (CL_COUNT_PRECISION)
@@ -97,10 +98,12 @@ def _strip_trailing_slashes(path: str) -> str:
 class Walker:
     """Walks paths in clamscan's order and applies its exclusion and symlink rules."""
 
-    def __init__(self, policy: WalkPolicy, stats: WalkStats, stdin: BinaryIO | None = None) -> None:
+    def __init__(self, policy: WalkPolicy, stats: WalkStats, stdin: BinaryIO | None = None,
+                 trace: WalkTrace | None = None) -> None:
         self.policy = policy
         self.stats = stats
         self.stdin = stdin
+        self.trace = trace
         self._check_access = hasattr(os, "geteuid") and os.geteuid() != 0
 
     def walk(self, paths: Sequence[str]) -> Iterator[WalkItem]:
@@ -111,6 +114,8 @@ class Walker:
                 yield from self._argument(_strip_trailing_slashes(raw))
 
     def _stdin_item(self) -> FileItem:
+        if self.trace is not None:
+            self.trace.discard()  # what stdin holds next time is anyone's guess
         source = self.stdin if self.stdin is not None else sys.stdin.buffer
         data = source.read()
         self.stats.read_blocks += len(data) // BLOCK
@@ -120,9 +125,11 @@ class Walker:
         try:
             info = os.lstat(path)
         except OSError as exc:
+            self._missed()
             self.stats.failed_args += 1
             yield Problem(f"{path}: Can't access file", perror=f"{path}: {exc.strerror}", path=path)
             return
+        self._saw(path, info, followed=False)
         if stat.S_ISLNK(info.st_mode):
             yield from self._argument_link(path)
         elif stat.S_ISREG(info.st_mode):
@@ -141,7 +148,9 @@ class Walker:
         try:
             info = os.stat(path)
         except OSError:
+            self._missed()
             return  # clamscan stays silent on a dangling link given on the command line
+        self._saw(path, info, followed=True)
         if stat.S_ISREG(info.st_mode) and policy.follow_file_symlinks:
             yield self._file_item(path, info)
         elif stat.S_ISDIR(info.st_mode) and policy.follow_dir_symlinks:
@@ -169,6 +178,7 @@ class Walker:
         nested generators would cost every file one resume per directory level above it."""
         policy = self.policy
         same_fs_only = not policy.cross_fs
+        trace = self.trace
         stack: list[_Listing] = []
         yield from self._enter(path, depth, stack)
         while stack:
@@ -177,7 +187,10 @@ class Walker:
                 try:
                     info = entry.stat(follow_symlinks=False)  # lstat, as clamscan's walk does
                 except OSError:
+                    self._missed()
                     continue
+                if trace is not None:
+                    trace.saw(entry.path, info, False)
                 if same_fs_only and info.st_dev != dev:
                     yield Notice(entry.path, "Excluded")
                 elif stat.S_ISREG(info.st_mode):
@@ -204,11 +217,20 @@ class Walker:
         try:
             entries = list(os.scandir(path))
         except OSError as exc:
+            self._missed()
             self.stats.errors += 1
             yield Problem(f"Can't open directory {path}: {exc.strerror}")
             return
         self.stats.dirs += 1
         stack.append((iter(entries), depth))
+
+    def _saw(self, path: str, info: os.stat_result, *, followed: bool) -> None:
+        if self.trace is not None:
+            self.trace.saw(path, info, followed)
+
+    def _missed(self) -> None:
+        if self.trace is not None:
+            self.trace.missed()
 
     def _entry_link(self, path: str, depth: int, dev: int) -> Iterator[WalkItem]:
         policy = self.policy
@@ -218,7 +240,9 @@ class Walker:
         try:
             info = os.stat(path)
         except OSError:
+            self._missed()
             return
+        self._saw(path, info, followed=True)
         if stat.S_ISREG(info.st_mode) and policy.follow_file_symlinks == 2:
             yield self._file_item(path, info)
         elif stat.S_ISDIR(info.st_mode) and policy.follow_dir_symlinks == 2:

@@ -86,7 +86,8 @@ def test_smoke_run_covers_every_section(tmp_path: Path) -> None:
     assert "| yara-x alone (no Vigil) vs yara CLI |" in proc.stdout
     assert {"vigil.scan.j1.nocache", "vigil.scan.j2.nocache"} <= set(rows)
     for label in ("clamscan.scan", "clamd.multiscan.1st", "clamd.multiscan.2nd", "vigil.scan.1st",
-                  "vigil.scan.2nd", "vigil.scan.j1.nocache", "vigil.scan.j2.nocache"):
+                  "vigil.scan.2nd", "vigil.scan.2nd.filewise", "vigil.scan.2nd.one.changed",
+                  "vigil.scan.j1.nocache", "vigil.scan.j2.nocache"):
         check = rows[label]["check"]
         assert check["expected"] == check["detected"] == 2, label
         assert check["missed"] == {} and check["extra"] == {}, label

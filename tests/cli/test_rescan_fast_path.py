@@ -61,7 +61,8 @@ def test_second_pass_loads_no_database_and_prints_the_same(tmp_path: Path) -> No
     assert scancache.RACY_SECONDS < 10
     db, files = _tree(tmp_path)
     first, probe1 = _run(tmp_path, db, files, "--explain")
-    second, probe2 = _run(tmp_path, db, files, "--explain")
+    # another command line than the first run's, so the scan cache answers, not a replay (cli.replay)
+    second, probe2 = _run(tmp_path, db, files, "--explain", "-j", "1")
     assert probe1["code"] == probe2["code"] == 1
     assert "vigil.signatures.database" in probe1["heavy"]  # the first pass loaded the database
     assert probe2["heavy"] == []  # the rescan imported no matcher and loaded no database

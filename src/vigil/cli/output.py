@@ -23,6 +23,8 @@ class Output:
     suppress_ok: bool = False
     warnings_to_stdout: bool = False
     log: TextIO | None = None
+    #: every line written, as (to stderr, line), while a replay of this run is being recorded (cli.replay)
+    journal: list[tuple[bool, str]] | None = None
     _ok_flushed: float = field(default_factory=time.monotonic, init=False, repr=False)
 
     @staticmethod
@@ -34,6 +36,8 @@ class Output:
         stream.flush()
         if logged and self.log is not None:
             self.log.write(line + "\n")
+        if self.journal is not None:
+            self.journal.append((stream is sys.stderr, line))
 
     def found(self, line: str) -> None:
         self._write(self._stdout(), line)
@@ -45,6 +49,8 @@ class Output:
             return
         stream = self._stdout()
         stream.write(line + "\n")
+        if self.journal is not None:
+            self.journal.append((False, line))
         now = time.monotonic()
         if now - self._ok_flushed >= OK_FLUSH_INTERVAL:
             stream.flush()
@@ -75,4 +81,8 @@ class Output:
 
     def perror(self, line: str) -> None:
         self._stdout().flush()
+        self._write(sys.stderr, line, logged=False)
+
+    def stderr(self, line: str) -> None:
+        """A line for stderr whatever --stdout says (the database's warnings, before any result)."""
         self._write(sys.stderr, line, logged=False)

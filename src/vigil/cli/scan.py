@@ -19,15 +19,17 @@ from vigil.cli.output import LOG_HEADER, Output
 from vigil.cli.progress import progress_display
 from vigil.cli.settings import scan_settings, walk_policy
 from vigil.errors import ActionError, DatabaseError, SignatureError
-from vigil.render import explain, text
+from vigil.render import explain, summary, text
 from vigil.render import json as jsonr
 from vigil.scheduler import EngineFactory, Scanner, make_backend
 from vigil.scheduler import interleave as interleave_reports
+from vigil.signatures import DEFAULT_DATABASE
 from vigil.sources import FileItem, Notice, Problem, Walker, WalkItem, WalkStats, read_file_list
 from vigil.types import ScanReport, ScanSettings, ScanTarget, Verdict
 
 if TYPE_CHECKING:
     from vigil.actions.move import ActionResult
+    from vigil.cli.replay import Recording
     from vigil.engine.scancache import ScanCache
 
 FILE_LIST_WARNING = "Only scanning files from --file-list (files passed at cmdline are ignored)"
@@ -72,8 +74,9 @@ class ScanRun:
     args: argparse.Namespace
     out: Output
     action: Action | None
-    counts: text.SummaryCounts = field(default_factory=text.SummaryCounts)
+    counts: summary.SummaryCounts = field(default_factory=summary.SummaryCounts)
     stats: WalkStats = field(default_factory=WalkStats)
+    recording: Recording | None = None  # of this run, for a replay of the same command (cli.replay)
 
     # --- per item -------------------------------------------------------------------------------
     def on_item(self, item: WalkItem, report: ScanReport | None) -> None:
@@ -85,12 +88,16 @@ class ScanRun:
             self._problem(item)
 
     def _notice(self, item: Notice) -> None:
+        if item.error and self.recording is not None:
+            self.recording.spoil()
         if self.args.json:
             self.out.plain(jsonr.dumps(jsonr.notice_object(item.path, item.status)))
         else:
             self.out.status(text.notice_line(item.path, item.status))
 
     def _problem(self, item: Problem) -> None:
+        if self.recording is not None:
+            self.recording.spoil()
         if item.perror is not None:
             self.out.perror(text.escape_path(item.perror))
         self.out.warning(text.escape_path(item.message))
@@ -105,6 +112,8 @@ class ScanRun:
             self.counts.infected += 1
         elif report.verdict is Verdict.ERROR:
             self.counts.errors += 1
+        if (report.errors or report.issues) and self.recording is not None:
+            self.recording.spoil()  # the scan cache keeps no such verdict either
         if self.args.verbose and not self.args.json:
             self.out.plain(f"Scanning {text.escape_path(report.target)}")
         if self.args.json:
@@ -157,7 +166,8 @@ class ScanRun:
              cache: ScanCache | None) -> None:
         """Walk, schedule and render; unchanged files are answered from the scan cache in this process,
         so only files that need scanning load the database and reach an engine."""
-        walker = Walker(walk_policy(self.args), self.stats)
+        trace = self.recording.trace if self.recording is not None else None
+        walker = Walker(walk_policy(self.args), self.stats, trace=trace)
         settings = scan_settings(self.args)
         precheck = database.oracle(cache, settings) if cache is not None else None
         jobs = self.args.jobs or 1
@@ -181,10 +191,13 @@ class ScanRun:
         self.counts.dirs = self.stats.dirs
         self.counts.read_blocks = self.stats.read_blocks
         self.counts.errors += self.stats.errors
+        wants_summary = not self.args.json and not self.args.no_summary
+        if self.recording is not None and not self.counts.errors and not self.stats.failed_args:
+            self.recording.save(self.exit_code(), self.counts if wants_summary else None)
         if self.args.json:
             self.out.plain(jsonr.dumps(jsonr.summary_object(self._summary_fields())))
-        elif not self.args.no_summary:
-            for line in text.summary_lines(self.counts):
+        elif wants_summary:
+            for line in summary.summary_lines(self.counts):
                 self.out.info(line)
         return self.exit_code()
 
@@ -202,8 +215,8 @@ class ScanRun:
             "scanned_files": counts.files,
             "infected_files": counts.infected,
             "total_errors": counts.errors + self.stats.failed_args,
-            "data_scanned_bytes": counts.scanned_blocks * text.BLOCK,
-            "data_read_bytes": counts.read_blocks * text.BLOCK,
+            "data_scanned_bytes": counts.scanned_blocks * summary.BLOCK,
+            "data_read_bytes": counts.read_blocks * summary.BLOCK,
             "start": counts.start,
             "end": counts.end,
             "exit_code": self.exit_code(),
@@ -249,10 +262,15 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
         except ActionError as exc:
             out.info(str(exc))
             return 2
+        started_ns = time.time_ns()
         run = ScanRun(args, out, action)
-        run.counts.start = time.time()
+        run.counts.start = started_ns / 1e9
         run.counts.engine_version = vigil.__version__
         factory, cache = (factory, None) if factory is not None else _cached_factory(args)
+        run.recording = _recording(args, cache, started_ns)
+        if run.recording is not None:
+            out.journal = run.recording.journal
+            run.recording.watch_database(args.database or [DEFAULT_DATABASE])
         try:
             database = RunDatabase(args, defer=cache is not None)
         except (SignatureError, DatabaseError) as exc:
@@ -265,7 +283,7 @@ def run_scan(args: argparse.Namespace, factory: EngineFactory | None = None) -> 
             return 2
         run.counts.known_viruses = database.facts.signature_count
         for warning in database.facts.warnings:  # skipped files and YARA sources that did not compile
-            print(f"Vigil Warning: {text.escape_path(warning)}", file=sys.stderr)
+            out.stderr(f"Vigil Warning: {text.escape_path(warning)}")
         try:
             run.scan(database, _paths(args, out), factory, cache)
         except (SignatureError, DatabaseError) as exc:  # a deferred load whose sources changed meanwhile
@@ -280,6 +298,20 @@ def run_version_or_scan(args: argparse.Namespace) -> int:
         print(f"Vigil {vigil.__version__}")
         return 0
     return run_scan(args)
+
+
+def _recording(args: argparse.Namespace, cache: ScanCache | None, started_ns: int) -> Recording | None:
+    """A recording for a replay, unless the run has effects beyond its output or reads what the walk
+    does not see: actions, a log, stdin, a file list; JSON holds times. `args.invocation` is the command
+    line as given (set by `cli.main`); without it, or without the scan cache, nothing is recorded."""
+    argv = getattr(args, "invocation", None)
+    unrepeatable = (args.json, args.log, args.move, args.copy, args.remove, args.quarantine, args.file_list,
+                    "-" in args.paths)
+    if cache is None or argv is None or any(unrepeatable):
+        return None
+    from vigil.cli.replay import Recording
+
+    return Recording(argv, started_ns)
 
 
 def _cached_factory(args: argparse.Namespace) -> tuple[EngineFactory | None, ScanCache | None]:

@@ -43,17 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import vigil
+from vigil.freshness import DETECTION_REVISION as DETECTION_REVISION
+from vigil.freshness import RACY_SECONDS as RACY_SECONDS
+from vigil.freshness import cache_dir
 from vigil.types import HashAlgo, ScanSettings
 
 if TYPE_CHECKING:
     from vigil.signatures.database import SignatureDB
     from vigil.signatures.match.hashes import HashIndex
-
-#: Bumped with every change to what the engine detects in the same bytes under the same database (new
-#: unpackers, new signature kinds): cached verdicts of an older engine then miss. 2: `.cdb` matching.
-DETECTION_REVISION = 2
-#: A file modified less than this long before its scan is not cached (timestamp granularity guard).
-RACY_SECONDS = 2.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -347,13 +344,8 @@ def _any_hash_hit(hashes: HashIndex, layers: list[list[object]]) -> bool:
 
 
 def default_path() -> Path:
-    """Beside the compiled entries (`.../vigil/db` -> `.../vigil/`), or inside `$VIGIL_CACHE_DIR` when
-    that is set: a configured cache directory holds all Vigil caches, nothing lands in its parent."""
-    from vigil.signatures.storekey import cache_root
-
-    configured = os.environ.get("VIGIL_CACHE_DIR")
-    base = Path(configured) if configured else cache_root().parent
-    return base / "scan-cache-3.sqlite"  # the number is the schema version
+    """In Vigil's cache directory, beside the compiled entries' `db/` (see `freshness.cache_dir`)."""
+    return Path(cache_dir()) / "scan-cache-3.sqlite"  # the number is the schema version
 
 
 def cache_scope(db: SignatureDB, settings: ScanSettings) -> str:

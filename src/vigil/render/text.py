@@ -7,16 +7,13 @@ holding a line break or a terminal control would otherwise let a hostile file fa
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from vigil.render.summary import BLOCK
 from vigil.types import ScanReport, Verdict
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 _TAB = "\t"
-_MB = 1024 * 1024
-BLOCK = 4096
 
 
 def _needs_escape(char: str) -> bool:
@@ -80,56 +77,6 @@ def _member_line(report: ScanReport, layer_path: str, name: str) -> str | None:
     member = layer_path.rpartition(">")[2]
     where = f"{escape_path(report.target)}!({layer.depth}){parent_type}:{escape_path(member)}"
     return f"{where}: {escape_path(name)} FOUND"
-
-
-@dataclass(slots=True)
-class SummaryCounts:
-    known_viruses: int = 0
-    engine_version: str = ""
-    dirs: int = 0
-    files: int = 0
-    infected: int = 0
-    errors: int = 0
-    scanned_blocks: int = 0
-    read_blocks: int = 0
-    start: float = 0.0
-    end: float = 0.0
-
-
-def _date(stamp: float) -> str:
-    return time.strftime("%Y:%m:%d %H:%M:%S", time.localtime(stamp))
-
-
-def _elapsed(seconds: float) -> str:
-    millis = max(0, round(seconds * 1000))
-    whole, frac = divmod(millis, 1000)
-    return f"{whole}.{frac:03d} sec ({whole // 60} m {whole % 60} s)"
-
-
-def summary_lines(counts: SummaryCounts) -> list[str]:
-    """clamscan's block; `Total errors` appears only when there were errors, as in clamscan."""
-    scanned_mb = counts.scanned_blocks * BLOCK / _MB
-    read_mb = counts.read_blocks * BLOCK / _MB
-    ratio = scanned_mb / read_mb if read_mb else 0.0
-    lines = [
-        "",
-        "----------- SCAN SUMMARY -----------",
-        f"Known viruses: {counts.known_viruses}",
-        f"Engine version: {counts.engine_version}",
-        f"Scanned directories: {counts.dirs}",
-        f"Scanned files: {counts.files}",
-        f"Infected files: {counts.infected}",
-    ]
-    if counts.errors:
-        lines.append(f"Total errors: {counts.errors}")
-    lines += [
-        f"Data scanned: {scanned_mb:.2f} MB",
-        f"Data read: {read_mb:.2f} MB (ratio {ratio:.2f}:1)",
-        f"Time: {_elapsed(counts.end - counts.start)}",
-        f"Start Date: {_date(counts.start)}",
-        f"End Date:   {_date(counts.end)}",
-    ]
-    return lines
 
 
 def scanned_blocks(report: ScanReport) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import vigil
+from vigil.freshness import cache_dir
 
 FORMAT = 7  # 3: body entries derived from the bodies; 4: a prefilter equal to its regex stored once;
 # 5: each hash column's distinct sizes; 6: the manifest's signature count includes `.cdb` signatures;
@@ -24,14 +25,9 @@ FORMAT = 7  # 3: body entries derived from the bodies; 4: a prefilter equal to i
 
 
 def cache_root() -> Path:
-    """`$VIGIL_CACHE_DIR`, else `/var/cache/vigil` for root, else the XDG cache directory."""
+    """`$VIGIL_CACHE_DIR` itself when set, else `db/` in Vigil's cache directory (`freshness.cache_dir`)."""
     configured = os.environ.get("VIGIL_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    if os.geteuid() == 0:
-        return Path("/var/cache/vigil/db")
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "vigil" / "db"
+    return Path(configured) if configured else Path(cache_dir()) / "db"
 
 
 def fingerprint(paths: Sequence[str], options: dict[str, object]) -> str:
