@@ -61,10 +61,8 @@ class WalkTrace:
         self.follows.append(followed)
         self.stamps += stamp(info)
 
-    def missed(self) -> None:
-        """A path the walk could not stat: the next walk may well see it, so nothing is recorded."""
-        self.discard()
-
     def discard(self) -> None:
+        """Nothing is recorded: a path could not be looked at (the next walk may well see it), or what
+        the walk read (stdin) has no stamp."""
         self.usable = False
         self.paths, self.follows, self.stamps = [], bytearray(), bytearray()

@@ -230,7 +230,7 @@ class Walker:
 
     def _missed(self) -> None:
         if self.trace is not None:
-            self.trace.missed()
+            self.trace.discard()
 
     def _entry_link(self, path: str, depth: int, dev: int) -> Iterator[WalkItem]:
         policy = self.policy

@@ -205,7 +205,7 @@ def test_another_command_line_or_directory_is_not_replayed(
 
 @pytest.mark.parametrize("extra", [
     ["--json", "TREE"], ["--no-cache", "TREE"], ["--log", "LOG", "TREE"], ["--copy", "COPY", "TREE"],
-    ["-"], ["TREE", "MISSING"], ["-f", "LIST"],
+    ["-"], ["TREE", "MISSING"], ["-f", "LIST"], ["-d", "MISSING", "TREE"],
 ])
 def test_runs_with_effects_errors_or_unseen_inputs_are_not_recorded(
     settled: tuple[Path, Path], capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch,
@@ -271,3 +271,18 @@ def test_a_reinstalled_vigil_module_ends_the_replay(
     module = Path(replay.__file__).with_name("output.py")
     module.chmod(module.stat().st_mode)  # what reinstalling does to the inode, minus the new bytes
     assert _replayed(capsysbinary, *args)[0] is None
+
+
+def test_a_store_that_is_not_a_database_is_replaced(
+    settled: tuple[Path, Path], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """A torn or foreign store file answers nothing and is made again by the next recorded run."""
+    db, tree = settled
+    store = Path(replay.store_path())
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"not a database " * 100)
+    args = ("-r", "--no-summary", "-d", str(db), str(tree))
+    assert _replayed(capsysbinary, *args) == (None, "", "")
+    ran = _scan(capsysbinary, *args)
+    assert ran[0] == 1
+    assert _replayed(capsysbinary, *args) == ran

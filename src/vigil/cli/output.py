@@ -79,10 +79,8 @@ class Output:
     def error(self, message: str) -> None:
         self._diagnostic(f"ERROR: {message}")
 
-    def perror(self, line: str) -> None:
-        self._stdout().flush()
-        self._write(sys.stderr, line, logged=False)
-
     def stderr(self, line: str) -> None:
-        """A line for stderr whatever --stdout says (the database's warnings, before any result)."""
+        """A line for stderr whatever --stdout says, never logged: the bare `path: strerror` line of a
+        missing path, the database's warnings."""
+        self._stdout().flush()
         self._write(sys.stderr, line, logged=False)

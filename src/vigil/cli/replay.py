@@ -41,6 +41,8 @@ MAX_PATHS = 200_000
 _SCHEMA = """CREATE TABLE IF NOT EXISTS replays (
     invocation BLOB PRIMARY KEY, recorded_ns INTEGER NOT NULL, paths BLOB NOT NULL, follows BLOB NOT NULL,
     stamps BLOB NOT NULL, journal BLOB NOT NULL, summary TEXT NOT NULL, status INTEGER NOT NULL)"""
+#: What SQLite says of a file that is not (or no longer) a database.
+_NOT_A_STORE = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
 _SELECT = "SELECT paths, follows, stamps, journal, summary, status FROM replays WHERE invocation = ?"
 _FORGET_OLDEST = ("DELETE FROM replays WHERE invocation IN"
                   " (SELECT invocation FROM replays ORDER BY recorded_ns DESC LIMIT -1 OFFSET ?)")
@@ -82,9 +84,9 @@ def replay(argv: Sequence[str]) -> int | None:
     """Print the recorded output of this command and return its exit code, or None when there is no
     record or anything it depends on changed (then nothing was printed)."""
     started = time.time()
-    key = invocation(argv)
     path = store_path()
-    if key is None or not os.path.exists(path):
+    key = invocation(argv) if os.path.exists(path) else None
+    if key is None:
         return None
     try:
         conn = sqlite3.connect(path, timeout=2)
@@ -166,23 +168,21 @@ class Recording:
 
     def watch_database(self, sources: Sequence[str]) -> None:
         """The database's files, seen as its loader and compiled cache see them (links followed)."""
-        for source in sources:
-            self._watch(source)
-            if os.path.isdir(source):
-                for name in sorted(os.listdir(source)):
-                    self._watch(os.path.join(source, name))
-
-    def _watch(self, path: str) -> None:
         try:
-            self.trace.saw(path, os.stat(path), True)
-        except OSError:
-            self.trace.missed()
+            for source in sources:
+                self.trace.saw(source, os.stat(source), True)
+                if os.path.isdir(source):
+                    for name in sorted(os.listdir(source)):
+                        path = os.path.join(source, name)
+                        self.trace.saw(path, os.stat(path), True)
+        except OSError:  # the load reports it; a run that cannot see its database is not recorded
+            self.trace.discard()
 
     def save(self, status: int, counts: SummaryCounts | None) -> None:
         """Store the record, replacing this command's previous one. Quietly gives up when the store
         cannot be written: the record only saves time, and a run's output must not depend on it."""
         lines = self.journal
-        if not (self.qualifies and self.trace.usable and self.key is not None and status in (0, 1)):
+        if not (self.qualifies and self.trace.usable and status in (0, 1)):
             return
         if any("\0" in line for _err, line in lines):
             return
@@ -201,6 +201,17 @@ class Recording:
 def _store(row: tuple[object, ...]) -> None:
     path = store_path()
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    try:
+        _insert(path, row)
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorname not in _NOT_A_STORE:
+            raise
+        # a torn or foreign file: it held nothing but records, which later runs make again
+        os.unlink(path)
+        _insert(path, row)
+
+
+def _insert(path: str, row: tuple[object, ...]) -> None:
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
         conn.execute(_SCHEMA)

@@ -99,7 +99,7 @@ class ScanRun:
         if self.recording is not None:
             self.recording.spoil()
         if item.perror is not None:
-            self.out.perror(text.escape_path(item.perror))
+            self.out.stderr(text.escape_path(item.perror))
         self.out.warning(text.escape_path(item.message))
         if self.args.json and item.path is not None:
             reason = item.message.rpartition(": ")[2]
